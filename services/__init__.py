@@ -1,0 +1,1 @@
+"""The five services of the complaint system, plus their shared runtime in `services.common`."""

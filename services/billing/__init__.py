@@ -1,0 +1,1 @@
+"""Billing: cost allocation by the §5.5 rules, salesperson penalties, cost ledger."""

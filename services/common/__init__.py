@@ -1,0 +1,1 @@
+"""Runtime shared by every service: settings, event store wiring, outbox relay, tracking consumer, broker."""

@@ -1,0 +1,131 @@
+"""Runs the broker and the five services as separate OS processes on this machine.
+
+Used by `make demo`, the end-to-end tests and the benchmark. Each service gets its own
+HTTP port, its own log file, and either a SQLite file (the embedded default) or its
+own PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from contracts.envelope import ServiceName
+from services.common.devbroker import DevBroker, free_port
+
+SERVICES = list(ServiceName)
+
+
+class LocalCluster:
+    def __init__(self, workdir: Path, database_urls: dict[ServiceName, str] | None = None,
+                 bootstrap_servers: str | None = None, log_level: str = "INFO"):
+        self.workdir = workdir
+        self.database_urls = database_urls or {}
+        self.external_bootstrap = bootstrap_servers
+        self.log_level = log_level
+        self.broker: DevBroker | None = None
+        self.ports = {s: free_port() for s in SERVICES}
+        self.processes: dict[ServiceName, subprocess.Popen[bytes]] = {}
+
+    @property
+    def bootstrap_servers(self) -> str:
+        if self.external_bootstrap:
+            return self.external_bootstrap
+        assert self.broker is not None
+        return self.broker.bootstrap_servers
+
+    def url(self, service: ServiceName) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def log_path(self, service: ServiceName | str) -> Path:
+        name = service.value if isinstance(service, ServiceName) else service
+        return self.workdir / "logs" / f"{name}.log"
+
+    def start(self, timeout: float = 60.0) -> LocalCluster:
+        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        if not self.external_bootstrap:
+            self.broker = DevBroker(log_path=self.log_path("tansu")).start()
+        for service in SERVICES:
+            self.start_service(service, wait=False)
+        for service in SERVICES:
+            self.wait_healthy(service, timeout)
+        return self
+
+    def service_env(self, service: ServiceName) -> dict[str, str]:
+        prefix = service.value.upper()
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL")}
+        env |= {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "COMPLAINTS_DATA_DIR": str(self.workdir),
+            f"{prefix}_HTTP_PORT": str(self.ports[service]),
+            f"{prefix}_LOG_LEVEL": self.log_level,
+            "PYTHONUNBUFFERED": "1",
+        }
+        if service in self.database_urls:
+            env[f"{prefix}_DATABASE_URL"] = self.database_urls[service]
+        return env
+
+    def start_service(self, service: ServiceName, wait: bool = True, timeout: float = 60.0) -> None:
+        log = open(self.log_path(service), "ab")  # noqa: SIM115 - owned by the child
+        self.processes[service] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{service.value}"],
+            env=self.service_env(service), stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+        if wait:
+            self.wait_healthy(service, timeout)
+
+    def wait_healthy(self, service: ServiceName, timeout: float = 60.0) -> dict:
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            process = self.processes[service]
+            if process.poll() is not None:
+                raise RuntimeError(f"{service.value} exited with {process.returncode}; see "
+                                   f"{self.log_path(service)}:\n{self.tail(service)}")
+            try:
+                response = httpx.get(self.url(service) + "/health", timeout=2.0)
+                if response.status_code == 200:
+                    return response.json()
+                last = response.text
+            except httpx.HTTPError as e:
+                last = str(e)
+            time.sleep(0.2)
+        raise TimeoutError(f"{service.value} not healthy after {timeout}s: {last}\n{self.tail(service)}")
+
+    def stop_service(self, service: ServiceName, kill: bool = False, timeout: float = 15.0) -> int | None:
+        process = self.processes.pop(service, None)
+        if process is None or process.poll() is not None:
+            return process.returncode if process else None
+        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
+
+    def stop(self) -> None:
+        for service in list(self.processes):
+            self.stop_service(service)
+        if self.broker is not None:
+            self.broker.stop()
+
+    def tail(self, service: ServiceName, lines: int = 30) -> str:
+        path = self.log_path(service)
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def __enter__(self) -> LocalCluster:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

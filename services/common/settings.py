@@ -1,0 +1,72 @@
+"""Settings every service reads from its environment, with safe local defaults.
+
+Each service subclasses `ServiceSettings` once, in its own `settings.py`, naming its
+environment prefix; nothing else in a service reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.envelope import ServiceName
+
+DEFAULT_HTTP_PORTS: dict[ServiceName, int] = {
+    ServiceName.INTAKE: 8001,
+    ServiceName.ROUTING: 8002,
+    ServiceName.QUALITY: 8003,
+    ServiceName.BILLING: 8004,
+    ServiceName.NOTIFY: 8005,
+}
+
+
+class BusSettings(BaseSettings):
+    """What every process needs to reach the bus (shared, unprefixed names)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+
+
+class ServiceSettings(BusSettings):
+    """One service's settings; `<SERVICE>_*` names are the service's own."""
+
+    SERVICE: ClassVar[ServiceName]
+
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://user:password@host:port/dbname; unset means a SQLite file in data_dir",
+    )
+    data_dir: Path = Field(default=Path("var"), validation_alias="COMPLAINTS_DATA_DIR")
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    relay_batch_size: int = Field(default=500, ge=1)
+    relay_poll_seconds: float = Field(default=0.2, gt=0)
+    consumer_max_records: int = Field(default=500, ge=1)
+    log_level: str = "INFO"
+
+    def model_post_init(self, _context: object) -> None:
+        if not self.http_port:
+            self.http_port = DEFAULT_HTTP_PORTS[self.SERVICE]
+
+    @classmethod
+    def for_service(cls, service: ServiceName) -> type[ServiceSettings]:
+        prefix = f"{service.value.upper()}_"
+        return type(
+            f"{service.value.title()}Settings",
+            (cls,),
+            {"SERVICE": service, "model_config": SettingsConfigDict(env_prefix=prefix, extra="ignore")},
+        )
+
+    @property
+    def service(self) -> ServiceName:
+        return self.SERVICE
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / f"{self.SERVICE.value}.sqlite"

@@ -1,0 +1,202 @@
+"""Event-store wiring: each service's `eventsourcing` application on PostgreSQL or SQLite.
+
+PostgreSQL when the service has a database URL (its own database, created if missing),
+a SQLite file of its own otherwise. The application uses a process recorder, so new
+events and the upstream position they came from are saved in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, unquote, urlsplit
+from uuid import UUID
+
+import psycopg
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.persistence import JSONTranscoder, Recording, Tracking, Transcoding
+from pydantic import BaseModel
+
+from contracts.envelope import ServiceName
+from services.common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The configured PostgreSQL cannot be reached: says which and how to provide it."""
+
+
+class PydanticAsDict(Transcoding):
+    """Stores a pydantic value object inside an event as its JSON-mode dict."""
+
+    def __init__(self, cls: type[BaseModel]):
+        self.type = cls
+        self.name = f"{cls.__module__}.{cls.__qualname__}"
+
+    def encode(self, obj: BaseModel) -> dict[str, Any]:
+        return obj.model_dump(mode="json")
+
+    def decode(self, data: dict[str, Any]) -> BaseModel:
+        return self.type.model_validate(data)
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class ServiceApplication(Application[UUID]):
+    """Base of every service's application: process recorder plus value-object transcodings."""
+
+    SERVICE: ClassVar[ServiceName]
+    #: Pydantic models that appear as attributes of this service's stored events. (Enums are
+    #: str subclasses: they are stored as their value and compare equal to it when read back.)
+    VALUE_TYPES: ClassVar[tuple[type[BaseModel], ...]] = ()
+
+    def construct_recorder(self):  # type: ignore[override]
+        return self.factory.process_recorder()
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+        for cls in self.VALUE_TYPES:
+            transcoder.register(PydanticAsDict(cls))
+
+    def save_processed(self, aggregates: list[Any], tracking: Tracking) -> list[Recording[UUID]]:
+        """Save new events and the upstream position they came from in one transaction.
+
+        Raises `IntegrityError` and writes nothing when the position was recorded already
+        (a redelivered message) or an aggregate was changed concurrently.
+        """
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent(tracking=tracking)
+        processing_event.collect_events(*aggregates)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
+
+    @property
+    def is_postgres(self) -> bool:
+        return type(self.recorder).__module__.startswith("eventsourcing.postgres")
+
+
+def postgres_params(url: str) -> dict[str, str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"database URL must start with postgresql://, got {parts.scheme}://")
+    if not parts.path.strip("/"):
+        raise ValueError("database URL must name a database: postgresql://user@host:5432/dbname")
+    params = {
+        "dbname": unquote(parts.path.lstrip("/")),
+        "host": parts.hostname or "127.0.0.1",
+        "port": str(parts.port or 5432),
+        "user": unquote(parts.username or "postgres"),
+        "password": unquote(parts.password or ""),
+    }
+    schema = parse_qs(parts.query).get("schema")
+    if schema:
+        params["schema"] = schema[0]
+    return params
+
+
+def ensure_postgres_database(url: str) -> None:
+    """Create the service's database if it does not exist yet (needs CREATEDB)."""
+    p = postgres_params(url)
+    conninfo = dict(host=p["host"], port=p["port"], user=p["user"], password=p["password"] or None)
+    try:
+        with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **conninfo) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (p["dbname"],)).fetchone()
+            if not exists:
+                conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(p["dbname"])))
+                log.info("created database %s", p["dbname"])
+    except psycopg.errors.DuplicateDatabase:
+        pass  # created concurrently by another process
+    except psycopg.OperationalError as e:
+        raise DatabaseUnavailable(
+            f"PostgreSQL at {p['host']}:{p['port']} is not reachable as user {p['user']!r}: {e}. "
+            "Start PostgreSQL there, or set the service's database URL to one that is reachable."
+        ) from e
+
+
+def store_env(settings: ServiceSettings) -> dict[str, str]:
+    """The `eventsourcing` environment for one service's store."""
+    env = {"SINGLE_ROW_TRACKING": "y"}
+    if settings.database_url:
+        ensure_postgres_database(settings.database_url)
+        p = postgres_params(settings.database_url)
+        env |= {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": p["dbname"],
+            "POSTGRES_HOST": p["host"],
+            "POSTGRES_PORT": p["port"],
+            "POSTGRES_USER": p["user"],
+            "POSTGRES_PASSWORD": p["password"],
+            "POSTGRES_POOL_SIZE": "5",
+            "POSTGRES_MAX_OVERFLOW": "10",
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+        }
+        if "schema" in p:
+            env["POSTGRES_SCHEMA"] = p["schema"]
+    else:
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        env |= {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(settings.sqlite_path),
+            "SQLITE_LOCK_TIMEOUT": "30",
+        }
+    return env
+
+
+class PositionTable:
+    """How far each sink (the Kafka topic, the log sink) has taken a service's notification log.
+
+    Lives in the service's own store, beside its events. Updates are compare-and-set,
+    so an operator's rewind is never overwritten by a relay that read the old value.
+    """
+
+    def __init__(self, app: ServiceApplication):
+        self.datastore = app.recorder.datastore  # type: ignore[attr-defined]
+        if app.is_postgres:
+            schema = self.datastore.schema
+            table = f'"{schema}".outbox_positions' if schema else "outbox_positions"
+            ph = "%s"
+            ts = "timestamptz"
+        else:
+            table, ph, ts = "outbox_positions", "?", "text"
+        self._create = (f"CREATE TABLE IF NOT EXISTS {table} (sink text PRIMARY KEY, "
+                        f"position bigint NOT NULL, updated_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP)")
+        self._insert = f"INSERT INTO {table} (sink, position) VALUES ({ph}, 0) ON CONFLICT (sink) DO NOTHING"
+        self._select = f"SELECT position FROM {table} WHERE sink = {ph}"
+        self._cas = (f"UPDATE {table} SET position = {ph}, updated_at = CURRENT_TIMESTAMP "
+                     f"WHERE sink = {ph} AND position = {ph} RETURNING position")
+        self._set = (f"UPDATE {table} SET position = {ph}, updated_at = CURRENT_TIMESTAMP "
+                     f"WHERE sink = {ph} RETURNING position")
+        with self.datastore.transaction(commit=True) as cur:
+            cur.execute(self._create)
+
+    def get(self, sink: str) -> int:
+        with self.datastore.transaction(commit=True) as cur:
+            cur.execute(self._insert, (sink,))
+            cur.execute(self._select, (sink,))
+            row = cur.fetchone()
+        return int(row[0] if not isinstance(row, dict) else row["position"])
+
+    def advance(self, sink: str, expected: int, new: int) -> bool:
+        """Move from `expected` to `new`; False when someone else moved it meanwhile."""
+        with self.datastore.transaction(commit=True) as cur:
+            cur.execute(self._cas, (new, sink, expected))
+            return cur.fetchone() is not None
+
+    def rewind(self, sink: str, position: int) -> None:
+        """Operator command: the sink will get everything after `position` again."""
+        self.get(sink)
+        with self.datastore.transaction(commit=True) as cur:
+            cur.execute(self._set, (position, sink))

@@ -1,0 +1,1 @@
+"""`make demo`: the whole system on its embedded default, with sample complaints."""

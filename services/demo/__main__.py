@@ -1,0 +1,63 @@
+"""Start the broker and the five services on the embedded default, run sample complaints
+through them, print each complaint's journey, and stop everything."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import httpx
+
+from contracts.envelope import ServiceName
+from services.common.cluster import LocalCluster
+from services.demo import samples
+from services.demo.journey import describe, journey, wait_for_events
+
+
+def main() -> int:
+    workdir = Path("var/demo")
+    shutil.rmtree(workdir, ignore_errors=True)
+    print("Starting the tansu broker and five services (SQLite stores in var/demo) ...", flush=True)
+    with LocalCluster(workdir) as cluster, httpx.Client(timeout=10) as client:
+        urls = {s: cluster.url(s) for s in ServiceName}
+        for service in ServiceName:
+            print(f"  {service.value:<8} {urls[service]}  (log: {cluster.log_path(service)})")
+        submitted = {}
+        for label, body in [("product quality", samples.quality_complaint()),
+                            ("staff", samples.staff_complaint()),
+                            ("minor, closed on the spot", samples.minor_complaint())]:
+            receipt = client.post(f"{urls[ServiceName.INTAKE]}/complaints", json=body)
+            receipt.raise_for_status()
+            submitted[label] = receipt.json()
+            print(f"Registered {label} complaint: form {receipt.json()['form_number']}")
+
+        bad = client.post(f"{urls[ServiceName.INTAKE]}/complaints",
+                          json={**samples.quality_complaint(), "product": None})
+        print(f"A product complaint without product details is refused: {bad.status_code} "
+              f"{bad.json()['detail'][0]['msg']}")
+
+        quality = submitted["product quality"]["complaint_id"]
+        wait_for_events(client, urls[ServiceName.QUALITY], quality, "Opened")
+        print("Quality opened an investigation; the regional manager records the on-site determination ...")
+        client.post(f"{urls[ServiceName.QUALITY]}/complaints/{quality}/on-site-determination",
+                    json=samples.obvious_defect_determination()).raise_for_status()
+        wait_for_events(client, urls[ServiceName.NOTIFY], quality, "Recorded", count=3)
+        wait_for_events(client, urls[ServiceName.ROUTING], submitted["staff"]["complaint_id"], "Routed")
+
+        for label, receipt in submitted.items():
+            print(f"\nJourney of {receipt['form_number']} ({label}):")
+            for service, event in journey(client, urls, receipt["complaint_id"]):
+                print(f"  {event['occurred_at'][11:23]}  {service:<8} {event['aggregate']}.{event['event_type']:<22}"
+                      f" {describe(event)}")
+        deliveries = workdir / "notify-deliveries.jsonl"
+        print(f"\nNotifications delivered to the log sink ({deliveries}):")
+        for line in deliveries.read_text().splitlines():
+            print("  " + line[:160])
+        print("\nStopping ...")
+    print("Done.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

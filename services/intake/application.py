@@ -1,0 +1,56 @@
+"""Intake's commands and queries over its event store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from contracts.envelope import ServiceName
+from contracts.registration import Customer, ProductDetails, RegisterComplaint
+from services.common.domain import EventMeta
+from services.common.store import ServiceApplication
+from services.intake.domain.form_numbers import FormNumberSequence, business_day, sequence_id
+from services.intake.domain.registration import ComplaintRegistration, complaint_id_for
+
+
+@dataclass(frozen=True)
+class Registered:
+    complaint_id: UUID
+    form_number: str
+    created: bool
+
+
+class IntakeApplication(ServiceApplication):
+    SERVICE = ServiceName.INTAKE
+    VALUE_TYPES = (EventMeta, Customer, ProductDetails)
+
+    def register_complaint(self, command: RegisterComplaint) -> Registered:
+        complaint_id = complaint_id_for(command.command_id)
+        try:
+            existing: ComplaintRegistration = self.repository.get(complaint_id)
+            return Registered(complaint_id, existing.form_number, created=False)
+        except AggregateNotFoundError:
+            pass
+        day = business_day(command.received_at)
+        try:
+            sequence: FormNumberSequence = self.repository.get(sequence_id(command.branch, day))
+        except AggregateNotFoundError:
+            sequence = FormNumberSequence(command.branch, day)
+        number = sequence.issue()
+        meta = EventMeta(
+            complaint_id=complaint_id,
+            form_number=number,
+            correlation_id=command.correlation_id or command.command_id,
+            causation_id=command.command_id,
+            actor=command.actor,
+        )
+        registration = ComplaintRegistration.register(meta, command.command_id, command)
+        # One transaction: the number and the complaint, or neither. A concurrent
+        # registration at the same branch and day makes this raise IntegrityError.
+        self.save(sequence, registration)
+        return Registered(complaint_id, number, created=True)
+
+    def get_registration(self, complaint_id: UUID) -> ComplaintRegistration:
+        return self.repository.get(complaint_id)

@@ -1,0 +1,1 @@
+"""Quality: on-site determination, evidence, defective-product form, return, adjudication, corrective actions."""

@@ -1,0 +1,1 @@
+"""Routing: classification, routing, memos, approvals, deadlines and escalation, disputes, closure."""
