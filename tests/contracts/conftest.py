@@ -1,0 +1,353 @@
+"""Valid sample values for every event and command, as fixtures.
+
+`make_event(cls, **overrides)` / `make_command(cls, **overrides)` build a valid message of any
+registered class; a test overrides one field to make it invalid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from contracts.envelope import CommandEnvelope, Envelope
+
+CST = timezone(timedelta(hours=8))
+T0 = datetime(2026, 11, 25, 9, 30, tzinfo=CST)
+COMPLAINT_ID = UUID("11111111-1111-4111-8111-111111111111")
+CORRELATION_ID = UUID("22222222-2222-4222-8222-222222222222")
+MEMO_ID = UUID("33333333-3333-4333-8333-333333333333")
+OTHER_ID = UUID("44444444-4444-4444-8444-444444444444")
+FORM_NUMBER = "SH01-20261125-0001"
+
+CLERK = {"user_id": "clerk-li", "role": "branch_clerk", "branch": "SH01"}
+CUSTOMER = {"name": "华东机械有限公司", "contact_person": "王经理", "phone": "+86 21 5555 0101",
+            "address": "上海市浦东新区 1 号"}
+PRODUCT = {"model": "KX-200", "batch_number": "B2026-11-03", "order_date": "2026-10-01",
+           "shipping_date": "2026-10-05", "arrival_date": "2026-10-08", "quantity": 2}
+PHOTO = {"kind": "photo", "ref": "s3://evidence/defect-1.jpg", "description": "cracked housing"}
+FAX = {"kind": "fax", "ref": "fax/2026-11-25/001.pdf"}
+SIGNATURE = {"name": "张部长", "role": "responsible_department", "signed_at": T0.isoformat()}
+
+FORM = {
+    "branch": "SH01", "channel": "phone", "kind": "complaint", "subject": "product_quality",
+    "severity": "general", "customer": CUSTOMER, "description": "外壳开裂, 漏油", "product": PRODUCT,
+    "received_at": T0.isoformat(), "read_back_confirmed": True,
+}
+DEADLINE = {
+    "deadline_id": str(OTHER_ID), "kind": "memo_dispatch", "basis": "working_hours", "amount": 2,
+    "started_at": T0.isoformat(), "due_at": (T0 + timedelta(hours=2)).isoformat(),
+    "responsible_role": "hq_clerk", "responsible": "HQ clerk Zhao", "memo_id": str(MEMO_ID),
+}
+FINDINGS = {
+    "determination": "obvious_misuse", "misuse_resolution": "simple_part_swap",
+    "photo_refs": ["s3://evidence/p1.jpg"], "memo": "Wrong oil used; seal swapped on site",
+    "customer_agrees": True, "within_warranty": True,
+}
+ADJUDICATION = {
+    "adjudication_id": str(OTHER_ID), "determination": "obvious_misuse",
+    "misuse_resolution": "complex_needs_parts", "root_cause": "Overload beyond rated pressure",
+    "responsible_party": "customer", "proposed_handling": "Repair free of labour; customer pays parts",
+    "within_warranty": True, "salesperson": "Sales Wu", "salesperson_negligent": True,
+    "negligence_degree": "medium", "negligence_finding": "Overload marks were plainly visible on site",
+    "inspection_records": [{"kind": "inspection_record", "ref": "qa/2026/117.pdf"}],
+}
+LATER = (T0 + timedelta(days=3)).isoformat()
+
+EVENT_PAYLOADS: dict[str, dict[str, Any]] = {
+    # intake
+    "ComplaintRegistered": FORM,
+    "MinorComplaintClosedAtIntake": {
+        **FORM, "severity": "minor", "subject": "policy_service", "product": None,
+        "resolved_on_the_spot": "Explained the delivery schedule", "customer_satisfied": True,
+    },
+    "ReadBackConfirmed": {"record_revision": 1, "read_back_by": "clerk Li", "confirmed_by": "王经理",
+                          "attempts": 2},
+    "InquiryAnswered": {
+        "customer": CUSTOMER, "question": "How often should the filter be changed?",
+        "answer": "Every 500 hours", "answered_by": "clerk Li", "channel": "phone",
+        "received_at": T0.isoformat(), "due_at": (T0 + timedelta(hours=24)).isoformat(),
+        "answered_at": (T0 + timedelta(hours=3)).isoformat(),
+    },
+    "RegistrationCorrected": {**FORM, "revision": 2, "changed_fields": ["product", "description"],
+                              "reason": "Customer gave the batch number wrongly"},
+    # routing
+    "ComplaintRouted": {"destination": "quality_department", "reason": "product quality",
+                        "subject": "product_quality", "severity": "general",
+                        "description": "外壳开裂", "product": PRODUCT, "respond_by": LATER},
+    "ComplaintClassified": {"subject": "policy_service", "severity": "general", "kind": "complaint",
+                            "channel": "phone", "track": "headquarters", "crosses_departments": True,
+                            "rationale": "Involves logistics and sales", "customer": CUSTOMER},
+    "InternalMemoFiled": {"memo_id": str(MEMO_ID), "filed_by": "RM Chen", "filed_by_role": "regional_manager",
+                          "addressed_to": "hq_clerk", "subject": "policy_service", "severity": "general",
+                          "customer": CUSTOMER, "description": "Delivery repeatedly late",
+                          "requested_reply_by": LATER, "attachments": [FAX]},
+    "InternalMemoDispatched": {"memo_id": str(MEMO_ID), "dispatched_by": "HQ clerk Zhao",
+                               "destination": "responsible_department", "department": "Logistics",
+                               "description": "Delivery repeatedly late", "attachments": [FAX],
+                               "memo_received_at": T0.isoformat(),
+                               "dispatch_due_at": (T0 + timedelta(hours=2)).isoformat(),
+                               "requested_reply_by": LATER},
+    "StaffComplaintInvestigated": {"memo_id": str(MEMO_ID), "staff_member": "Sales Wu",
+                                   "supervisor": "RM Chen", "substantiated": True,
+                                   "findings": "Rude on the phone twice", "opinion": "Apology and training",
+                                   "exceeds_supervisor_authority": False},
+    "DepartmentReplyReceived": {"memo_id": str(MEMO_ID), "department": "Logistics",
+                                "reply": "Carrier changed", "proposed_remedy": "Free express delivery",
+                                "signed_by": SIGNATURE, "requested_reply_by": LATER},
+    "ReplyApproved": {"memo_id": str(MEMO_ID), "approver": "Director Sun", "approver_role": "marketing_director",
+                      "authority_level": "marketing_director", "approved_reply": "We changed the carrier",
+                      "compensation": "200.00", "final": True,
+                      "customer_reply_due_at": (T0 + timedelta(hours=1)).isoformat()},
+    "SeriousComplaintEscalated": {"reasons": ["personal_safety", "media"], "subject": "product_quality",
+                                  "description": "Hose burst, operator injured", "customer": CUSTOMER,
+                                  "claim_amount": "50000.00", "departments": ["Quality", "Production"],
+                                  "notified_roles": ["general_manager", "quality_department"]},
+    "DeadlineSet": {"deadline": DEADLINE},
+    "DeadlineMet": {"deadline": DEADLINE, "completed_at": (T0 + timedelta(hours=1)).isoformat()},
+    "DeadlineMissed": {"deadline": DEADLINE},
+    "OverdueHandlingEscalated": {
+        "missed": DEADLINE, "escalation_level": 1, "escalated_to_role": "marketing_director",
+        "escalated_to": "Director Sun", "reason": "Memo not dispatched in 2 working hours",
+        "new_deadline": {**DEADLINE, "deadline_id": str(MEMO_ID), "basis": "working_hours", "amount": 1,
+                         "started_at": (T0 + timedelta(hours=2)).isoformat(),
+                         "due_at": (T0 + timedelta(hours=3)).isoformat()},
+    },
+    "CustomerReplied": {"replied_by": "clerk Li", "channel": "phone", "reply": "We changed the carrier",
+                        "compensation": "200.00", "approved_by": "Director Sun",
+                        "due_at": (T0 + timedelta(hours=1)).isoformat(), "customer_accepts": True},
+    "DisputeRaised": {"dispute_id": str(OTHER_ID), "dispute_kind": "quality_determination",
+                      "forum": "independent_determination", "authority_name": "SGS Shanghai",
+                      "disputed_decision": "Misuse determination", "grounds": "Operated within spec"},
+    "DisputeRuled": {"dispute_id": str(OTHER_ID), "dispute_kind": "quality_determination",
+                     "forum": "independent_determination", "ruled_by": "SGS Shanghai",
+                     "outcome": "upheld", "ruling": "Material defect", "final": True,
+                     "determination": "obvious_quality_defect", "responsible_party": "company"},
+    "ComplaintClosed": {"outcome": "resolved", "resolution_summary": "Carrier changed; 200 CNY credit",
+                        "subject": "policy_service", "severity": "general", "kind": "complaint",
+                        "received_at": T0.isoformat(), "customer_agrees": True, "follow_up_due_at": LATER},
+    "SatisfactionFollowUpRecorded": {"contacted_by": "clerk Li", "channel": "phone", "reached_customer": True,
+                                     "satisfaction": "satisfied", "comments": "Deliveries on time now"},
+    "ComplaintArchived": {"archived_by": "HQ clerk Zhao", "category": "policy_service",
+                          "archive_ref": "ARCH-2026-11-0001", "documents": [FAX]},
+    # quality
+    "QualityInvestigationOpened": {"product": PRODUCT, "description": "外壳开裂"},
+    "OnSiteDeterminationRecorded": {**FINDINGS, "inspector": "RM Chen", "product": PRODUCT},
+    "OnSiteVisitArranged": {"visitor": "RM Chen", "visit_at": LATER, "agreed_with_customer": True},
+    "EvidenceAdded": {"evidence_id": str(OTHER_ID), "collected_by": "RM Chen", "items": [PHOTO],
+                      "description": "Photos of the cracked housing"},
+    "DefectiveProductFormFiled": {"defect_form_id": str(OTHER_ID), "filed_by": "RM Chen",
+                                  "determination": "cannot_be_determined", "product": PRODUCT,
+                                  "defect_description": "Crack origin unclear", "memo_id": str(MEMO_ID),
+                                  "photo_refs": ["s3://evidence/p1.jpg"], "evidence": [PHOTO],
+                                  "return_proposed": True},
+    "DefectiveProductFormApproved": {"defect_form_id": str(OTHER_ID), "stage": "hq_regional_manager",
+                                     "approver": "HQ RM Qian", "approver_role": "hq_regional_manager",
+                                     "product_return": True},
+    "DefectiveProductFormRejected": {"defect_form_id": str(OTHER_ID), "rejected_by": "HQ clerk Zhao",
+                                     "rejected_by_role": "hq_clerk", "reason": "Photos missing"},
+    "DefectiveProductFormForwarded": {"defect_form_id": str(OTHER_ID), "forwarded_by": "HQ clerk Zhao",
+                                      "determination": "cannot_be_determined", "product": PRODUCT,
+                                      "defect_description": "Crack origin unclear", "product_return": True,
+                                      "photo_refs": ["s3://evidence/p1.jpg"]},
+    "ProductReturnRequested": {"return_id": str(OTHER_ID), "reason": "adjudication", "product": PRODUCT,
+                               "quantity": 1, "carrier": "SF Express", "expected_by": LATER,
+                               "replacement_promised": False},
+    "ProductReceived": {"return_id": str(OTHER_ID), "received_by": "QA Lin", "quantity": 1,
+                        "condition": "Housing cracked, seals intact", "transit_transport_cost": "380.00"},
+    "QualityAdjudicationRecorded": {**ADJUDICATION, "adjudicated_by": "QA Lin",
+                                    "on_site_determination": "cannot_be_determined", "product": PRODUCT},
+    "QualityDecisionApproved": {"adjudication_id": str(OTHER_ID), "approver": "Director Sun",
+                                "approver_role": "marketing_director", "determination": "obvious_misuse",
+                                "responsible_party": "customer", "decision": "Repair; customer pays parts"},
+    "QualityDecisionRejected": {"adjudication_id": str(OTHER_ID), "approver": "Director Sun",
+                                "approver_role": "marketing_director", "matches_service_commitment": False,
+                                "matches_procedure": True, "reason": "Warranty promises free labour"},
+    "CorrectiveActionProposed": {"action_id": str(OTHER_ID), "adjudication_id": str(MEMO_ID),
+                                 "proposed_by": "QA Lin", "root_cause": "Mould wear",
+                                 "actions": "Replace the mould; add a crack test", "preventive": True,
+                                 "responsible_department": "Production", "due_at": LATER},
+    "CorrectiveActionApproved": {
+        "action_id": str(OTHER_ID),
+        "approvals": [{**SIGNATURE, "name": "MR Gao", "role": "management_representative"},
+                      {**SIGNATURE, "name": "GM He", "role": "general_manager"}],
+        "responsible_department": "Production", "actions": "Replace the mould", "due_at": LATER,
+    },
+    "CorrectiveActionImplemented": {"action_id": str(OTHER_ID), "implemented_by": "Production Ma",
+                                    "responsible_department": "Production", "summary": "Mould replaced",
+                                    "evidence": [PHOTO]},
+    "CorrectiveActionVerified": {"action_id": str(OTHER_ID), "verified_by": "QA Lin", "effective": True,
+                                 "findings": "No cracks in 3 batches"},
+    # billing
+    "CostAllocated": {"determination": "obvious_quality_defect", "rule": "§5.5.1 company pays",
+                      "lines": [{"item": "replacement", "payer": "company", "amount": "1200.00"}]},
+    "CostRecorded": {"ledger_entry_id": str(OTHER_ID), "item": "return_transport", "payer": "company",
+                     "amount": "380.00", "incurred_on": "2026-11-27", "description": "SF Express waybill",
+                     "source_document": "SF1234567890"},
+    "SalespersonPenaltyCharged": {"penalty_id": str(OTHER_ID), "salesperson": "Sales Wu",
+                                  "adjudication_id": str(MEMO_ID), "degree": "medium",
+                                  "transit_transport_cost": "380.00", "penalty_percent": "45",
+                                  "amount": "171.00", "reason": "Determinable misuse sent back (§5.4.6)"},
+    "CostAllocationRevised": {
+        "adjudication_id": str(OTHER_ID), "previous_determination": "cannot_be_determined",
+        "determination": "obvious_misuse", "misuse_resolution": "complex_needs_parts",
+        "responsible_party": "customer", "rule": "§5.5.2⑵ and §5.5.3⑵",
+        "lines": [{"item": "return_transport", "payer": "company", "amount": "380.00"},
+                  {"item": "parts", "payer": "customer", "amount": "150.00"},
+                  {"item": "repair_labour", "payer": "company", "amount": None}],
+    },
+    # notify
+    "NotificationRecorded": {"notice_id": str(OTHER_ID), "recipient_role": "general_manager",
+                             "recipient": "GM He", "channel": "email", "subject": "Quality decision",
+                             "body": "The quality decision for SH01-20261125-0001 was approved",
+                             "about_event_type": "QualityDecisionApproved"},
+    "NotificationDelivered": {"notice_id": str(OTHER_ID), "recipient_role": "general_manager",
+                              "recipient": "GM He", "channel": "email", "attempt": 1,
+                              "provider_ref": "msg-889"},
+    "NotificationDeliveryFailed": {"notice_id": str(OTHER_ID), "recipient_role": "general_manager",
+                                   "recipient": "GM He", "channel": "sms", "attempt": 2,
+                                   "error": "gateway timeout", "retry_at": LATER},
+    "ReceiptAcknowledged": {"notice_id": str(OTHER_ID), "acknowledged_by": "GM He",
+                            "recipient_role": "general_manager"},
+}
+
+COMMAND_PAYLOADS: dict[str, dict[str, Any]] = {
+    # intake
+    "RegisterComplaint": FORM,
+    "ConfirmReadBack": {"record_revision": 2, "confirmed_by": "王经理"},
+    "AnswerInquiry": {"answer": "Every 500 hours", "channel": "phone"},
+    "CorrectRegistration": {**FORM, "reason": "Customer gave the batch number wrongly"},
+    # routing
+    "ClassifyComplaint": {"subject": "staff", "severity": "general", "kind": "complaint",
+                          "track": "staff_supervisor"},
+    "FileInternalMemo": {"memo_id": str(MEMO_ID), "addressed_to": "hq_clerk",
+                         "description": "Delivery repeatedly late", "requested_reply_by": LATER,
+                         "attachments": [FAX]},
+    "DispatchInternalMemo": {"memo_id": str(MEMO_ID), "destination": "responsible_department",
+                             "department": "Logistics"},
+    "RecordStaffInvestigation": {"staff_member": "Sales Wu", "substantiated": False,
+                                 "findings": "Misunderstanding", "opinion": "Explain to the customer",
+                                 "exceeds_supervisor_authority": False},
+    "RecordDepartmentReply": {"memo_id": str(MEMO_ID), "department": "Logistics", "reply": "Carrier changed",
+                              "signed_by": SIGNATURE},
+    "ApproveReply": {"authority_level": "supervisor", "approved_reply": "We changed the carrier",
+                     "final": False, "actor": {"user_id": "sup-1", "role": "supervisor"}},
+    "EscalateSeriousComplaint": {"reasons": ["police"], "departments": ["Quality"],
+                                 "claim_amount": "10000.00"},
+    "ReplyToCustomer": {"channel": "fax", "reply": "We changed the carrier"},
+    "RaiseDispute": {"dispute_id": str(OTHER_ID), "dispute_kind": "staff", "forum": "headquarters",
+                     "disputed_decision": "Supervisor found no fault", "grounds": "Recorded call"},
+    "RuleDispute": {"dispute_id": str(OTHER_ID), "ruled_by": "HQ", "outcome": "rejected",
+                    "ruling": "The supervisor's finding stands"},
+    "CloseComplaint": {"outcome": "resolved", "resolution_summary": "Carrier changed", "customer_agrees": True},
+    "RecordSatisfactionFollowUp": {"channel": "phone", "reached_customer": False},
+    "ArchiveComplaint": {"archive_ref": "ARCH-2026-11-0001"},
+    # quality
+    "ArrangeOnSiteVisit": {"visit_at": LATER, "agreed_with_customer": False},
+    "RecordOnSiteDetermination": {**FINDINGS, "inspector": "RM Chen"},
+    "AddEvidence": {"evidence_id": str(OTHER_ID), "items": [PHOTO], "description": "Crack photos"},
+    "FileDefectiveProductForm": {"defect_form_id": str(OTHER_ID), "determination": "obvious_quality_defect",
+                                 "defect_description": "Cracked housing", "photo_refs": ["p1.jpg"],
+                                 "return_proposed": True},
+    "ApproveDefectiveProductForm": {"defect_form_id": str(OTHER_ID), "stage": "marketing_director",
+                                    "actor": {"user_id": "md-sun", "role": "marketing_director"}},
+    "RejectDefectiveProductForm": {"defect_form_id": str(OTHER_ID), "reason": "Photos missing"},
+    "ForwardDefectiveProductForm": {"defect_form_id": str(OTHER_ID)},
+    "RequestProductReturn": {"return_id": str(OTHER_ID), "reason": "quality_defect_exchange", "quantity": 1},
+    "RecordProductReceived": {"return_id": str(OTHER_ID), "quantity": 1, "condition": "as described",
+                              "transit_transport_cost": "380.00"},
+    "RecordQualityAdjudication": ADJUDICATION,
+    "ApproveQualityDecision": {"adjudication_id": str(OTHER_ID), "decision": "Repair; customer pays parts"},
+    "RejectQualityDecision": {"adjudication_id": str(OTHER_ID), "matches_service_commitment": True,
+                              "matches_procedure": False, "reason": "Second approval skipped"},
+    "ProposeCorrectiveAction": {"action_id": str(OTHER_ID), "root_cause": "Mould wear",
+                                "actions": "Replace the mould", "responsible_department": "Production",
+                                "due_at": LATER},
+    "ApproveCorrectiveAction": {"action_id": str(OTHER_ID),
+                                "actor": {"user_id": "gm-he", "role": "general_manager"}},
+    "RecordCorrectiveActionImplemented": {"action_id": str(OTHER_ID), "summary": "Mould replaced"},
+    "VerifyCorrectiveAction": {"action_id": str(OTHER_ID), "effective": False, "findings": "Cracks recur"},
+    # billing
+    "RecordCost": {"ledger_entry_id": str(OTHER_ID), "item": "parts", "payer": "customer", "amount": "150.00",
+                   "incurred_on": "2026-11-28", "description": "Seal kit"},
+    "ChargeSalespersonPenalty": {"penalty_id": str(OTHER_ID), "adjudication_id": str(MEMO_ID),
+                                 "salesperson": "Sales Wu", "degree": "high",
+                                 "transit_transport_cost": "380.00", "penalty_percent": "60",
+                                 "reason": "Determinable case sent back"},
+    # notify
+    "AcknowledgeReceipt": {"notice_id": str(OTHER_ID)},
+}
+
+
+def event_data(cls: type[Envelope], **overrides: Any) -> dict[str, Any]:
+    """JSON-ready data of a valid `cls` event, with overrides."""
+    data = {
+        "event_id": "55555555-5555-4555-8555-555555555555",
+        "event_type": cls.__name__,
+        "schema_version": cls.model_fields["schema_version"].default,
+        "complaint_id": str(COMPLAINT_ID),
+        "form_number": FORM_NUMBER,
+        "occurred_at": T0.isoformat(),
+        "producer": cls.PRODUCER.value,
+        "notification_id": 7,
+        "correlation_id": str(CORRELATION_ID),
+        "causation_id": None,
+        "actor": CLERK,
+        **EVENT_PAYLOADS[cls.__name__],
+    }
+    data.update(overrides)
+    return data
+
+
+def command_data(cls: type[CommandEnvelope], **overrides: Any) -> dict[str, Any]:
+    data = {
+        "command_id": "66666666-6666-4666-8666-666666666666",
+        "command_type": cls.__name__,
+        "schema_version": cls.model_fields["schema_version"].default,
+        "issued_at": T0.isoformat(),
+        "actor": CLERK,
+        "correlation_id": str(CORRELATION_ID),
+        **({"complaint_id": str(COMPLAINT_ID)} if "complaint_id" in cls.model_fields else {}),
+        **COMMAND_PAYLOADS[cls.__name__],
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def event_json() -> Callable[..., dict[str, Any]]:
+    """`event_json(cls, **overrides)`: JSON-ready data of a valid event."""
+    return event_data
+
+
+@pytest.fixture
+def command_json() -> Callable[..., dict[str, Any]]:
+    """`command_json(cls, **overrides)`: JSON-ready data of a valid command."""
+    return command_data
+
+
+@pytest.fixture
+def make_event() -> Callable[..., Envelope]:
+    def make(cls: type[Envelope], **overrides: Any) -> Envelope:
+        return cls.model_validate(event_data(cls, **overrides))
+    return make
+
+
+@pytest.fixture
+def make_command() -> Callable[..., CommandEnvelope]:
+    def make(cls: type[CommandEnvelope], **overrides: Any) -> CommandEnvelope:
+        return cls.model_validate(command_data(cls, **overrides))
+    return make
+
+
+@pytest.fixture
+def sampled_event_types() -> set[str]:
+    return set(EVENT_PAYLOADS)
+
+
+@pytest.fixture
+def sampled_command_types() -> set[str]:
+    return set(COMMAND_PAYLOADS)
