@@ -5,9 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from eventsourcing.persistence import Notification
+from pydantic import ValidationError
 
 from contracts.envelope import Envelope, ServiceName, stable_event_id
-from services.common.store import ServiceApplication
+from services.common.domain import DomainError
+
+
+class UnpublishableEvent(DomainError):
+    """A command or reaction would store an event that does not satisfy its contract."""
+
+    status = 422
 
 ENVELOPE_FIELDS = set(Envelope.model_fields)
 
@@ -41,7 +48,18 @@ def to_integration_event(service: ServiceName, domain_event: Any, notification_i
     )
 
 
-def integration_events(app: ServiceApplication, notifications: list[Notification]) -> list[Envelope]:
+def check_publishable(service: ServiceName, domain_event: Any) -> None:
+    """Raise `UnpublishableEvent` naming the field when the event would not make a valid message."""
+    try:
+        to_integration_event(service, domain_event, notification_id=1)
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        raise UnpublishableEvent(f"{type(domain_event).__qualname__} would not be a valid "
+                                 f"{e.title}: {first['msg']}", field=field) from e
+
+
+def integration_events(app: Any, notifications: list[Notification]) -> list[Envelope]:
     events = []
     for notification in notifications:
         event = to_integration_event(app.SERVICE, app.mapper.to_domain_event(notification), notification.id)

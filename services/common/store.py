@@ -61,6 +61,13 @@ class ServiceApplication(Application[UUID]):
     #: str subclasses: they are stored as their value and compare equal to it when read back.)
     VALUE_TYPES: ClassVar[tuple[type[BaseModel], ...]] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "SERVICE" in cls.__dict__:
+            # PostgreSQL table names derive from the application name: fix it to the
+            # service's name, so every tool that opens this store finds the same tables.
+            cls.name = cls.SERVICE.value
+
     def construct_recorder(self):  # type: ignore[override]
         return self.factory.process_recorder()
 
@@ -69,6 +76,15 @@ class ServiceApplication(Application[UUID]):
         transcoder.register(DateAsISO())
         for cls in self.VALUE_TYPES:
             transcoder.register(PydanticAsDict(cls))
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        # Every event that will be published must make a valid integration event now, so a
+        # bad one refuses the command (nothing stored) instead of stopping the relay later.
+        from services.common.publishing import check_publishable
+
+        for domain_event in processing_event.events:
+            check_publishable(self.SERVICE, domain_event)
+        return super()._record(processing_event)
 
     def save_processed(self, aggregates: list[Any], tracking: Tracking) -> list[Recording[UUID]]:
         """Save new events and the upstream position they came from in one transaction.

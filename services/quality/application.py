@@ -26,6 +26,8 @@ class QualityApplication(ServiceApplication):
     def record_on_site_determination(self, complaint_id: UUID, findings: OnSiteFindings, inspector: str,
                                      actor: Actor, command_id: UUID) -> QualityInvestigation:
         investigation = self.investigation(complaint_id)
+        if investigation.determination_command_id == command_id:
+            return investigation  # the same command again (a client retry): already done
         meta = investigation.meta.caused_by(command_id, actor)
         investigation.record_on_site_determination(meta, findings, inspector)
         self.save(investigation)

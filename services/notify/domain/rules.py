@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contracts.billing import CostAllocated, Payer
-from contracts.envelope import Envelope, Role, branch_of
+from contracts.envelope import SHORT_TEXT_MAX, Envelope, Role, branch_of
 from contracts.notify import NotificationChannel
 
 
@@ -26,6 +26,13 @@ class NoticeSpec:
     body: str
 
 
+RECIPIENT_MAX = SHORT_TEXT_MAX  # NotificationRecorded.recipient is a ShortStr
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _cost_summary(event: CostAllocated) -> str:
     company = [line.item.value for line in event.lines if line.payer is Payer.COMPANY]
     customer = [line.item.value for line in event.lines if line.payer is Payer.CUSTOMER]
@@ -43,8 +50,11 @@ def who_must_know(event: Envelope, contact: Contact | None) -> list[NoticeSpec]:
     determination = event.determination.value.replace("_", " ")
     decision = f"{event.form_number}: on-site determination '{determination}'; {_cost_summary(event)}."
     branch = contact.branch if contact else branch_of(event.form_number)
-    customer = (f"{contact.customer_name} ({contact.phone}), via branch {branch} clerk" if contact
-                else f"the customer of {event.form_number}, via branch {branch} clerk")
+    if contact:
+        via = f" ({contact.phone}), via branch {branch} clerk"
+        customer = _clip(contact.customer_name, RECIPIENT_MAX - len(via)) + via
+    else:
+        customer = f"the customer of {event.form_number}, via branch {branch} clerk"
     return [
         # §5.3.1: the branch clerk answers the customer.
         NoticeSpec(Role.CUSTOMER, customer, NotificationChannel.PHONE,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from eventsourcing.domain import event
 
 from contracts.quality import OnSiteDeterminationRecorded, OnSiteFindings, QualityInvestigationOpened
@@ -23,6 +25,7 @@ class QualityInvestigation(ComplaintAggregate):
         self.description = description
         self.findings: OnSiteFindings | None = None
         self.inspector: str | None = None
+        self.determination_command_id: UUID | None = None
 
     class DeterminationRecorded(ComplaintAggregate.Event):
         PUBLISHED_AS = OnSiteDeterminationRecorded
@@ -38,6 +41,7 @@ class QualityInvestigation(ComplaintAggregate):
 
         def apply(self, investigation: QualityInvestigation) -> None:
             investigation.inspector = self.inspector
+            investigation.determination_command_id = self.meta.causation_id
             investigation.findings = OnSiteFindings(
                 determination=self.determination, misuse_resolution=self.misuse_resolution,
                 photo_refs=self.photo_refs, memo=self.memo, customer_agrees=self.customer_agrees,
