@@ -72,6 +72,7 @@ class LocalCluster:
         return env
 
     def start_service(self, service: ServiceName, wait: bool = True, timeout: float = 60.0) -> None:
+        self.log_path(service).parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path(service), "ab")  # noqa: SIM115 - owned by the child
         self.processes[service] = subprocess.Popen(
             [sys.executable, "-m", f"services.{service.value}"],

@@ -112,6 +112,14 @@ class TrackingConsumer:
             batch_timeout_ms=50,
         )
         subscriber(self.handle)
+        self.subscriber = subscriber
+
+    def assigned_partitions(self) -> list[str]:
+        """The partitions this instance owns in its consumer group right now."""
+        consumer = getattr(getattr(self, "subscriber", None), "consumer", None)
+        if consumer is None:
+            return []
+        return sorted(f"{tp.topic}[{tp.partition}]" for tp in consumer.assignment())
 
     async def handle(self, msg: KafkaMessage) -> None:
         records: tuple[ConsumerRecord, ...] = msg.raw_message  # type: ignore[assignment]

@@ -130,6 +130,7 @@ class ServiceRuntime:
         report["broker"] = "up" if broker_ok else "down"
         report["relays"] = {r.sink_name: vars(r.stats) for r in self.relays}
         if self.consumer is not None:
-            report["consumer"] = vars(self.consumer.stats) | {"group_id": self.consumer.group_id}
+            report["consumer"] = vars(self.consumer.stats) | {
+                "group_id": self.consumer.group_id, "assigned": self.consumer.assigned_partitions()}
         report["status"] = "ok" if ok else "degraded"
         return ok, report

@@ -26,7 +26,7 @@ DEFAULT_HTTP_PORTS: dict[ServiceName, int] = {
 class BusSettings(BaseSettings):
     """What every process needs to reach the bus (shared, unprefixed names)."""
 
-    model_config = SettingsConfigDict(extra="ignore")
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
@@ -60,7 +60,8 @@ class ServiceSettings(BusSettings):
         return type(
             f"{service.value.title()}Settings",
             (cls,),
-            {"SERVICE": service, "model_config": SettingsConfigDict(env_prefix=prefix, extra="ignore")},
+            {"SERVICE": service,
+             "model_config": SettingsConfigDict(env_prefix=prefix, extra="ignore", populate_by_name=True)},
         )
 
     @property

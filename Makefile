@@ -1,0 +1,55 @@
+# One command to run the system, one to test it. Everything installs into .venv from pyproject.toml.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: install demo test test-unit test-integration test-e2e bench broker generate check-generated check-postgres clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed (python3.11 not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+## Run the broker and the five services on the embedded default (SQLite, tansu), with sample complaints.
+demo: install
+	$(BIN)/python -m services.demo
+
+## Every test: unit, contracts, integration (tansu + PostgreSQL) and end to end (separate processes).
+test: install check-postgres
+	$(BIN)/python -m pytest
+
+test-unit: install
+	$(BIN)/python -m pytest -m "not integration and not e2e"
+
+test-integration: install check-postgres
+	$(BIN)/python -m pytest -m integration
+
+test-e2e: install check-postgres
+	$(BIN)/python -m pytest -m e2e
+
+## Throughput and latency through the whole path; prints figures (N=2000 by default).
+bench: install check-postgres
+	$(BIN)/python -m tests.bench.end_to_end --complaints $(or $(N),2000)
+
+## The development broker on its own, on 127.0.0.1:9092.
+broker: install
+	$(BIN)/python -m services.common.devbroker
+
+## Regenerate the JSON Schemas and the AsyncAPI document from the contracts.
+generate: install
+	$(BIN)/python -m contracts.generate
+
+check-generated: install
+	$(BIN)/python -m contracts.generate --check
+
+check-postgres: install
+	@$(BIN)/python -m tests.support.check_postgres
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

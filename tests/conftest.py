@@ -1,0 +1,52 @@
+"""Session-wide real parts: one tansu broker, and PostgreSQL databases made and dropped per test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from contracts.envelope import ServiceName
+from services.common.devbroker import DevBroker
+from services.common.settings import ServiceSettings
+from tests.support import postgres
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevBroker]:
+    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    with DevBroker(log_path=log) as dev_broker:
+        yield dev_broker
+
+
+@pytest.fixture(scope="session")
+def postgres_ready() -> None:
+    problem = postgres.reachable()
+    if problem:
+        pytest.exit(f"PostgreSQL is not reachable at {postgres.ADMIN_URL}: {problem}. "
+                    "Start it, or set TEST_POSTGRES_URL (see `make check-postgres`).", returncode=3)
+
+
+@pytest.fixture
+def new_database(postgres_ready: None) -> Iterator[Callable[[], str]]:
+    """Creates empty databases on demand; drops them after the test. Returns their URLs."""
+    created: list[str] = []
+
+    def make() -> str:
+        name = postgres.create_database()
+        created.append(name)
+        return postgres.url_for(name)
+
+    yield make
+    for name in created:
+        postgres.drop_database(name)
+
+
+@pytest.fixture
+def settings_for(broker: DevBroker, tmp_path: Path) -> Callable[..., ServiceSettings]:
+    def make(service: ServiceName, database_url: str | None = None, **overrides: object) -> ServiceSettings:
+        cls = ServiceSettings.for_service(service)
+        return cls(kafka_bootstrap_servers=broker.bootstrap_servers, database_url=database_url,
+                   data_dir=tmp_path, **overrides)
+    return make

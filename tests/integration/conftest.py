@@ -1,0 +1,91 @@
+"""Integration fixtures: a broker of its own per test, real PostgreSQL stores, services in-process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from contracts.envelope import ServiceName
+from contracts.registration import RegisterComplaint
+from services.common.devbroker import DevBroker
+from services.common.settings import ServiceSettings
+from services.demo import samples
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[DevBroker]:  # overrides the session broker: topics of its own
+    with DevBroker(log_path=tmp_path / "tansu.log") as dev_broker:
+        yield dev_broker
+
+
+def register_commands(n: int, branches: tuple[str, ...] = ("SH01", "BJ02", "GZ03")) -> list[RegisterComplaint]:
+    return [RegisterComplaint.model_validate(samples.quality_complaint(branch=branches[i % len(branches)]))
+            for i in range(n)]
+
+
+async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 20.0) -> list[ConsumerRecord]:
+    """Everything on a topic from the beginning, once at least `expected` records are there."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        for _ in range(50):
+            if partitions:
+                break
+            await consumer._client.force_metadata_update()  # topic created a moment ago
+            partitions = consumer.partitions_for_topic(topic) or set()
+            await asyncio.sleep(0.1)
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        records: list[ConsumerRecord] = []
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(records) < expected and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for part in batch.values():
+                records.extend(part)
+        # Anything more than expected that is already there is part of the answer too.
+        batch = await consumer.getmany(timeout_ms=300)
+        for part in batch.values():
+            records.extend(part)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await asyncio.to_thread(check)
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def pg_settings(new_database: Callable[[], str], settings_for: Callable[..., ServiceSettings]
+                ) -> Callable[[ServiceName], ServiceSettings]:
+    """Settings for a service with a fresh PostgreSQL database of its own."""
+    def make(service: ServiceName, database_url: str | None = None, **overrides: object) -> ServiceSettings:
+        return settings_for(service, database_url or new_database(), **overrides)
+    return make
+
+
+@pytest.fixture
+async def producer(broker: DevBroker) -> AsyncIterator[Any]:
+    from services.common.broker import ensure_topics, new_producer
+    await ensure_topics(broker.bootstrap_servers)
+    p = new_producer(broker.bootstrap_servers)
+    await p.start()
+    yield p
+    await p.stop()
