@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -17,13 +18,17 @@ from contracts.envelope import ServiceName
 from contracts.topics import events_topic
 from services.common.broker import ensure_topics, new_producer
 from services.common.consumer import Policy, TrackingConsumer
-from services.common.domain import NotFound, event_record
+from services.common.domain import DomainError, NotFound, event_record
 from services.common.outbox import OutboxRelay, Sink, kafka_sink
 from services.common.settings import ServiceSettings
 from services.common.store import ServiceApplication
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class ConcurrentUpdate(DomainError):
+    status = 409
 
 
 @dataclass
@@ -89,7 +94,7 @@ class ServiceRuntime:
         for relay in self.relays:
             self._loop.call_soon_threadsafe(relay.wake)
 
-    async def execute(self, command: Callable[..., T], *args: Any, retries: int = 5) -> T:
+    async def execute(self, command: Callable[..., T], *args: Any, retries: int = 12) -> T:
         """Run a synchronous application command off the event loop.
 
         Retried on an optimistic-concurrency conflict (someone saved the same aggregate
@@ -100,8 +105,9 @@ class ServiceRuntime:
                 result = await asyncio.to_thread(command, *args)
             except IntegrityError:
                 if attempt == retries - 1:
-                    raise
-                await asyncio.sleep(0.01 * (attempt + 1))
+                    raise ConcurrentUpdate("the complaint was changed by someone else at the same time; "
+                                           "send the command again") from None
+                await asyncio.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
                 continue
             self.saved()
             return result

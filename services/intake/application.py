@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -26,7 +29,17 @@ class IntakeApplication(ServiceApplication):
     SERVICE = ServiceName.INTAKE
     VALUE_TYPES = (EventMeta, Customer, ProductDetails)
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._sequence_locks: defaultdict[UUID, threading.Lock] = defaultdict(threading.Lock)
+
     def register_complaint(self, command: RegisterComplaint) -> Registered:
+        """Registrations at one branch and day take turns within this process; between
+        processes the store's optimistic concurrency decides, and the loser retries."""
+        with self._sequence_locks[sequence_id(command.branch, business_day(command.received_at))]:
+            return self._register(command)
+
+    def _register(self, command: RegisterComplaint) -> Registered:
         complaint_id = complaint_id_for(command.command_id)
         try:
             existing: ComplaintRegistration = self.repository.get(complaint_id)

@@ -1,0 +1,140 @@
+"""End to end: tansu and the five services as separate OS processes, each on its own PostgreSQL database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from contracts.envelope import ServiceName
+from services.common.cluster import LocalCluster
+from services.demo import samples
+from services.demo.journey import history, wait_for_events
+from tests.support import postgres
+
+pytestmark = pytest.mark.e2e
+INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = ServiceName
+
+
+@pytest.fixture(scope="module")
+def cluster(postgres_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    databases = {service: postgres.create_database(f"e2e_{service.value}") for service in ServiceName}
+    workdir = tmp_path_factory.mktemp("cluster")
+    try:
+        with LocalCluster(workdir, {s: postgres.url_for(db) for s, db in databases.items()}) as running:
+            yield running
+    finally:
+        for db in databases.values():
+            postgres.drop_database(db)
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=15) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def journey(cluster: LocalCluster) -> dict:
+    """One product-quality complaint taken through all five services."""
+    with httpx.Client(timeout=15) as c:
+        receipt = c.post(f"{cluster.url(INTAKE)}/complaints", json=samples.quality_complaint())
+        assert receipt.status_code == 201, receipt.text
+        complaint_id = receipt.json()["complaint_id"]
+        wait_for_events(c, cluster.url(QUALITY), complaint_id, "Opened")
+        determination = c.post(f"{cluster.url(QUALITY)}/complaints/{complaint_id}/on-site-determination",
+                               json=samples.obvious_defect_determination())
+        assert determination.status_code == 201, determination.text
+        wait_for_events(c, cluster.url(NOTIFY), complaint_id, "Recorded", count=3)
+        return {"receipt": receipt.json(), "complaint_id": complaint_id,
+                "histories": {s: history(c, cluster.url(s), complaint_id) for s in ServiceName}}
+
+
+def test_a_quality_complaint_travels_through_all_five_services(journey: dict) -> None:
+    h = journey["histories"]
+    kinds = {s: [e["event_type"] for e in events] for s, events in h.items()}
+    assert kinds[INTAKE] == ["Registered"]
+    assert kinds[ROUTING] == ["Opened", "Routed"]
+    assert h[ROUTING][1]["data"]["destination"] == "quality_department"
+    assert kinds[QUALITY] == ["Opened", "DeterminationRecorded"]
+    assert kinds[BILLING] == ["Allocated"]
+    assert {(line["item"], line["payer"]) for line in h[BILLING][0]["data"]["lines"]} == {
+        ("replacement", "company"), ("return_transport", "company"), ("delivery_transport", "company")}
+    notices = [e for e in h[NOTIFY] if e["event_type"] == "Recorded"]
+    assert sorted(n["data"]["recipient_role"] for n in notices) == [
+        "customer", "general_manager", "management_representative"]
+    # One correlation id along the whole journey; each step caused by the one before.
+    correlation = {e["meta"]["correlation_id"] for events in h.values() for e in events}
+    assert len(correlation) == 1
+    assert all(e["meta"]["form_number"] == journey["receipt"]["form_number"] for ev in h.values() for e in ev)
+
+
+def test_notifications_are_delivered_to_the_log_sink(cluster: LocalCluster, journey: dict) -> None:
+    deliveries = Path(cluster.workdir) / "notify-deliveries.jsonl"
+    from services.demo.journey import wait_for
+    lines = wait_for(lambda: [json.loads(x) for x in deliveries.read_text().splitlines()
+                              if journey["complaint_id"] in x] if deliveries.exists() else [], 15, "deliveries")
+    assert sorted(d["recipient_role"] for d in lines) == ["customer", "general_manager", "management_representative"]
+    assert {d["event_type"] for d in lines} == {"NotificationRecorded"}
+
+
+@pytest.mark.parametrize("service", [BILLING, ROUTING])
+def test_a_killed_service_rebuilds_the_same_state_from_its_store(cluster: LocalCluster, client: httpx.Client,
+                                                                  journey: dict, service: ServiceName) -> None:
+    before = history(client, cluster.url(service), journey["complaint_id"])
+    assert cluster.stop_service(service, kill=True) == -9
+    cluster.start_service(service)
+    after = history(client, cluster.url(service), journey["complaint_id"])
+    assert after == before
+    health = client.get(cluster.url(service) + "/health").json()
+    assert health["status"] == "ok" and health["store"] == "postgresql"
+
+
+def test_form_numbers_stay_unique_under_concurrent_registrations(cluster: LocalCluster) -> None:
+    def register(_: int) -> httpx.Response:
+        with httpx.Client(timeout=30) as c:
+            return c.post(f"{cluster.url(INTAKE)}/complaints", json=samples.staff_complaint(branch="CD09"))
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        responses = list(pool.map(register, range(24)))
+    assert all(r.status_code == 201 for r in responses), [r.text for r in responses if r.status_code != 201]
+    numbers = sorted(r.json()["form_number"] for r in responses)
+    assert len(set(numbers)) == 24
+    assert [int(n.rsplit("-", 1)[1]) for n in numbers] == list(range(1, 25)), "no number skipped or repeated"
+
+
+def test_a_repeated_registration_command_is_the_same_complaint(cluster: LocalCluster, client: httpx.Client) -> None:
+    body = samples.staff_complaint(branch="XA07")
+    first = client.post(f"{cluster.url(INTAKE)}/complaints", json=body)
+    again = client.post(f"{cluster.url(INTAKE)}/complaints", json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["complaint_id"] == first.json()["complaint_id"]
+    assert again.json()["form_number"] == first.json()["form_number"]
+    assert len(history(client, cluster.url(INTAKE), first.json()["complaint_id"])) == 1
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"branch": "sh01"}, "branch"),
+    ({"received_at": "2026-11-25T10:00:00"}, "received_at"),
+    ({"read_back_confirmed": False}, "read_back_confirmed"),
+    ({"product": None}, "product"),
+    ({"customer": {"name": "X", "phone": "abc"}}, "phone"),
+])
+def test_bad_registrations_are_refused_naming_the_field_and_store_nothing(
+        cluster: LocalCluster, client: httpx.Client, change: dict, field: str) -> None:
+    before = client.get(cluster.url(INTAKE) + "/health").json()["store_max_notification_id"]
+    response = client.post(f"{cluster.url(INTAKE)}/complaints", json=samples.quality_complaint() | change)
+    assert response.status_code == 422
+    assert field in json.dumps(response.json()["detail"])
+    assert client.get(cluster.url(INTAKE) + "/health").json()["store_max_notification_id"] == before
+
+
+def test_determination_for_a_complaint_quality_never_received_is_404(cluster: LocalCluster,
+                                                                      client: httpx.Client) -> None:
+    response = client.post(f"{cluster.url(QUALITY)}/complaints/{'0' * 8}-0000-4000-8000-{'0' * 12}"
+                           "/on-site-determination", json=samples.obvious_defect_determination())
+    assert response.status_code == 404
+    assert "not been routed to quality" in response.text
