@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from contracts.envelope import ComplaintCommand, Envelope, NonEmptyStr, Role, Rules, ServiceName, ShortStr
+from contracts.envelope import ComplaintCommand, Envelope, Frozen, NonEmptyStr, Role, Rules, ServiceName, ShortStr
 
 
 class NotificationChannel(StrEnum):
@@ -35,31 +35,31 @@ class NotificationRecorded(Envelope):
     about_event_type: ShortStr
 
 
-class NotificationDelivered(Envelope):
+class DeliveryAttempt(Frozen):
+    """Which notice was tried, to whom, through which channel, and which attempt it was."""
+
+    notice_id: UUID
+    recipient_role: Role
+    recipient: ShortStr
+    channel: NotificationChannel
+    attempt: int = Field(ge=1)
+
+
+class NotificationDelivered(Envelope, DeliveryAttempt):
     """A notification reached its recipient's channel."""
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.NOTIFY
     event_type: Literal["NotificationDelivered"] = "NotificationDelivered"
     schema_version: Literal[1] = 1
-    notice_id: UUID
-    recipient_role: Role
-    recipient: ShortStr
-    channel: NotificationChannel
-    attempt: int = Field(ge=1)
     provider_ref: ShortStr | None = Field(default=None, description="The channel provider's message id")
 
 
-class NotificationDeliveryFailed(Envelope):
+class NotificationDeliveryFailed(Envelope, DeliveryAttempt):
     """A delivery attempt failed; `retry_at` is when the next attempt is due, None when giving up."""
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.NOTIFY
     event_type: Literal["NotificationDeliveryFailed"] = "NotificationDeliveryFailed"
     schema_version: Literal[1] = 1
-    notice_id: UUID
-    recipient_role: Role
-    recipient: ShortStr
-    channel: NotificationChannel
-    attempt: int = Field(ge=1)
     error: NonEmptyStr
     retry_at: AwareDatetime | None = None
 

@@ -10,56 +10,48 @@ CLERK = {"user_id": "clerk-li", "role": "branch_clerk", "branch": "SH01"}
 MANAGER = {"user_id": "rm-wang", "role": "regional_manager", "branch": "SH01"}
 
 
-def quality_complaint(branch: str = "SH01", customer: str = "Shanghai Hengda Machinery Co.") -> dict[str, Any]:
-    today = date.today()
+def _complaint(branch: str, channel: str, subject: str, severity: str, customer: dict[str, Any],
+               description: str, **extra: Any) -> dict[str, Any]:
     return {
         "command_id": str(uuid4()),
         "actor": {**CLERK, "branch": branch},
         "branch": branch,
-        "channel": "phone",
-        "subject": "product_quality",
-        "severity": "general",
-        "customer": {"name": customer, "contact_person": "Mr. Zhao", "phone": "+86 21 5555 0101",
-                     "address": "88 Pudong Ave, Shanghai"},
-        "description": "Gearbox housing cracked on arrival; oil leaking at the seam.",
-        "product": {"model": "GX-200", "batch_number": "B2026-1107", "quantity": 2,
-                    "order_date": str(today - timedelta(days=20)),
-                    "shipping_date": str(today - timedelta(days=12)),
-                    "arrival_date": str(today - timedelta(days=9))},
+        "channel": channel,
+        "subject": subject,
+        "severity": severity,
+        "customer": customer,
+        "description": description,
         "received_at": datetime.now(timezone.utc).isoformat(),
         "read_back_confirmed": True,
+        **extra,
     }
+
+
+def quality_complaint(branch: str = "SH01", customer: str = "Shanghai Hengda Machinery Co.") -> dict[str, Any]:
+    today = date.today()
+    return _complaint(
+        branch, "phone", "product_quality", "general",
+        {"name": customer, "contact_person": "Mr. Zhao", "phone": "+86 21 5555 0101",
+         "address": "88 Pudong Ave, Shanghai"},
+        "Gearbox housing cracked on arrival; oil leaking at the seam.",
+        product={"model": "GX-200", "batch_number": "B2026-1107", "quantity": 2,
+                 "order_date": str(today - timedelta(days=20)),
+                 "shipping_date": str(today - timedelta(days=12)),
+                 "arrival_date": str(today - timedelta(days=9))},
+    )
 
 
 def staff_complaint(branch: str = "BJ02") -> dict[str, Any]:
-    return {
-        "command_id": str(uuid4()),
-        "actor": {**CLERK, "branch": branch},
-        "branch": branch,
-        "channel": "in_person",
-        "subject": "staff",
-        "severity": "general",
-        "customer": {"name": "Beijing Lianhua Trading", "phone": "010-5555-0202"},
-        "description": "Salesperson missed two agreed visits and was rude on the phone.",
-        "received_at": datetime.now(timezone.utc).isoformat(),
-        "read_back_confirmed": True,
-    }
+    return _complaint(branch, "in_person", "staff", "general",
+                      {"name": "Beijing Lianhua Trading", "phone": "010-5555-0202"},
+                      "Salesperson missed two agreed visits and was rude on the phone.")
 
 
 def minor_complaint(branch: str = "GZ03") -> dict[str, Any]:
-    return {
-        "command_id": str(uuid4()),
-        "actor": {**CLERK, "branch": branch},
-        "branch": branch,
-        "channel": "phone",
-        "subject": "policy_service",
-        "severity": "minor",
-        "customer": {"name": "Guangzhou Xinyi Store", "phone": "020-5555-0303"},
-        "description": "Invoice sent to the old address.",
-        "received_at": datetime.now(timezone.utc).isoformat(),
-        "read_back_confirmed": True,
-        "resolved_on_the_spot": "Invoice re-sent by e-mail while on the phone; customer satisfied.",
-    }
+    return _complaint(branch, "phone", "policy_service", "minor",
+                      {"name": "Guangzhou Xinyi Store", "phone": "020-5555-0303"},
+                      "Invoice sent to the old address.",
+                      resolved_on_the_spot="Invoice re-sent by e-mail while on the phone; customer satisfied.")
 
 
 def obvious_defect_determination() -> dict[str, Any]:
