@@ -73,6 +73,7 @@ class OutboxRelay:
         self.positions = PositionTable(self.app)
         self._wake = asyncio.Event()
         self._stopping = False
+        self._known_position: int | None = None  # trusted while busy; re-read when idle
 
     def wake(self) -> None:
         """Something new was saved: publish now rather than at the next poll."""
@@ -80,18 +81,22 @@ class OutboxRelay:
 
     async def publish_once(self) -> int:
         """Publish the next batch; returns how many notifications it moved past."""
-        position = await asyncio.to_thread(self.positions.get, self.sink_name)
+        position = self._known_position
+        if position is None:
+            position = await asyncio.to_thread(self.positions.get, self.sink_name)
         notifications = await asyncio.to_thread(
             self.app.recorder.select_notifications, position + 1, self.batch_size
         )
         self.stats.position = position
         if not notifications:
+            self._known_position = None  # idle: look at the store again next time (an operator may rewind)
             return 0
         events = await asyncio.to_thread(integration_events, self.app, list(notifications))
         if events:
             await self.sink(events)
         new_position = notifications[-1].id
         moved = await asyncio.to_thread(self.positions.advance, self.sink_name, position, new_position)
+        self._known_position = new_position if moved else None
         if moved:
             self.stats.position = new_position
             self.stats.published += len(events)

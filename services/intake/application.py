@@ -31,7 +31,7 @@ class IntakeApplication(ServiceApplication):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._sequence_locks: defaultdict[UUID, threading.Lock] = defaultdict(threading.Lock)
+        self._sequence_locks: defaultdict[UUID, threading.RLock] = defaultdict(threading.RLock)
 
     def register_complaint(self, command: RegisterComplaint) -> Registered:
         """Registrations at one branch and day take turns within this process; between
