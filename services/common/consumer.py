@@ -110,6 +110,9 @@ class TrackingConsumer:
             ack_policy=AckPolicy.NACK_ON_ERROR,
             max_records=max_records,
             batch_timeout_ms=50,
+            # How long the broker may hold a fetch with nothing new: each hop of a journey can
+            # wait this long, so keep it short (the library's 500 ms default adds up over hops).
+            fetch_max_wait_ms=50,
         )
         subscriber(self.handle)
         self.subscriber = subscriber

@@ -55,7 +55,9 @@ async def raw_produce_rate(bootstrap: str, messages: int = 100_000, size: int = 
     return batched, one_by_one
 
 
-async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: float) -> dict[str, float]:
+async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: float,
+                   rate: float | None = None) -> dict[str, float]:
+    """Submit n complaints (as fast as allowed, or `rate` per second) and time each to its notifications."""
     submitted: dict[str, float] = {}
     completed: dict[str, float] = {}
     notices: dict[str, int] = {}
@@ -63,7 +65,8 @@ async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: flo
     limit = asyncio.Semaphore(concurrency)
     consumer = AIOKafkaConsumer(events_topic(QUALITY), events_topic(NOTIFY),
                                 bootstrap_servers=cluster.bootstrap_servers, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=f"bench-{time.time_ns()}")
+                                enable_auto_commit=False, group_id=f"bench-{time.time_ns()}",
+                                fetch_max_wait_ms=20)
     await consumer.start()
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency * 2)) as client:
         determinations: set[asyncio.Task[None]] = set()
@@ -74,6 +77,13 @@ async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: flo
                                       json=samples.obvious_defect_determination())
                 r.raise_for_status()
 
+        opened_early: set[str] = set()  # opened before this client saw its own receipt
+
+        def start_determination(complaint_id: str) -> None:
+            task = asyncio.create_task(determine(complaint_id))
+            determinations.add(task)
+            task.add_done_callback(determinations.discard)
+
         async def listen() -> None:
             while not all_done.is_set():
                 batch = await consumer.getmany(timeout_ms=200)
@@ -83,15 +93,16 @@ async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: flo
                         event = json.loads(record.value)
                         cid = event["complaint_id"]
                         if event["event_type"] == "QualityInvestigationOpened":
-                            task = asyncio.create_task(determine(cid))
-                            determinations.add(task)
-                            task.add_done_callback(determinations.discard)
+                            if cid in submitted:
+                                start_determination(cid)
+                            else:  # another run's complaint, or our receipt is still on its way
+                                opened_early.add(cid)
                         elif event["event_type"] == "NotificationRecorded":
                             notices[cid] = notices.get(cid, 0) + 1
-                            if notices[cid] == 3 and cid not in completed:
-                                completed[cid] = now
-                                if len(completed) == n:
-                                    all_done.set()
+                            if notices[cid] == 3:
+                                completed.setdefault(cid, now)
+                if sum(1 for c in submitted if c in completed) == n:
+                    all_done.set()
 
         async def submit() -> None:
             async with limit:
@@ -99,11 +110,21 @@ async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: flo
                 started = time.perf_counter()
                 r = await client.post(f"{cluster.url(INTAKE)}/complaints", json=body)
                 r.raise_for_status()
-                submitted[r.json()["complaint_id"]] = started
+                complaint_id = r.json()["complaint_id"]
+                submitted[complaint_id] = started
+                if complaint_id in opened_early:
+                    start_determination(complaint_id)
 
         listener = asyncio.create_task(listen())
         begin = time.perf_counter()
-        await asyncio.gather(*(submit() for _ in range(n)))
+        if rate:
+            submissions = []
+            for i in range(n):
+                await asyncio.sleep(max(0.0, begin + i / rate - time.perf_counter()))
+                submissions.append(asyncio.create_task(submit()))
+            await asyncio.gather(*submissions)
+        else:
+            await asyncio.gather(*(submit() for _ in range(n)))
         submit_seconds = time.perf_counter() - begin
         try:
             await asyncio.wait_for(all_done.wait(), timeout)
@@ -112,8 +133,9 @@ async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: flo
         all_done.set()
         await listener
         await consumer.stop()
-    latencies = sorted(completed[c] - submitted[c] for c in completed if c in submitted)
-    end = max(completed.values()) if completed else time.perf_counter()
+    mine = {c: completed[c] for c in submitted if c in completed}
+    latencies = sorted(mine[c] - submitted[c] for c in mine)
+    end = max(mine.values()) if mine else time.perf_counter()
     return {
         "completed": len(latencies),
         "submit_rate": n / submit_seconds,
@@ -141,17 +163,25 @@ def main() -> None:
             print(f"bench: {args.complaints} complaints, {args.concurrency} in flight, {args.store} stores, "
                   "tansu broker, five service processes", flush=True)
             path = asyncio.run(run_path(cluster, args.complaints, args.concurrency, args.timeout))
+            steady_rate = max(1.0, round(path["throughput"] * 0.5))
+            steady_n = max(50, args.complaints // 4)
+            steady = asyncio.run(run_path(cluster, steady_n, args.concurrency, args.timeout, rate=steady_rate))
             batched, one_by_one = asyncio.run(raw_produce_rate(cluster.bootstrap_servers))
     finally:
         for db in databases.values():
             postgres.drop_database(db)
         shutil.rmtree(workdir, ignore_errors=True)
 
+    print(f"saturated: all {args.complaints} submitted at once, {args.concurrency} in flight")
     print(f"completed end to end          {path['completed']} / {args.complaints}")
     print(f"registrations accepted        {path['submit_rate']:8.1f} complaints/s (POST /complaints)")
     print(f"end-to-end throughput         {path['throughput']:8.1f} complaints/s (submission to 3rd notification)")
     print(f"latency submission -> notify  p50 {path['p50'] * 1000:7.0f} ms   p99 {path['p99'] * 1000:7.0f} ms   "
           f"max {path['max'] * 1000:7.0f} ms")
+    print(f"steady: {steady_n} complaints paced at {steady_rate:.0f}/s (half the saturated throughput)")
+    print(f"completed end to end          {steady['completed']} / {steady_n}")
+    print(f"latency submission -> notify  p50 {steady['p50'] * 1000:7.0f} ms   p99 {steady['p99'] * 1000:7.0f} ms   "
+          f"max {steady['max'] * 1000:7.0f} ms")
     print(f"tansu raw produce (500 B)     {batched:8.0f} msg/s batched (linger 20 ms), "
           f"{one_by_one:6.0f} msg/s one send_and_wait at a time")
 
