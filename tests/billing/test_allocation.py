@@ -11,8 +11,7 @@ from contracts.registry import parse_event, serialize_event
 from services.billing.application import BillingApplication
 from services.billing.domain.rules import Allocation, allocate
 from services.billing.policies import billing_policy
-from services.common.consumer import UnitOfWork
-from tests.common.builders import complaint_routed, determination_recorded, in_memory, published, react
+from tests.common.builders import twice_in_one_batch, complaint_routed, determination_recorded, in_memory, published, react
 
 TRANSPORT = {CostItem.RETURN_TRANSPORT, CostItem.DELIVERY_TRANSPORT}
 
@@ -146,12 +145,7 @@ def test_allocates_once_per_complaint_even_if_seen_twice(app: BillingApplication
 
 
 def test_twice_in_one_batch_allocates_once(app: BillingApplication) -> None:
-    upstream = determination_recorded()
-    uow = UnitOfWork(app)
-    billing_policy(upstream, uow)
-    billing_policy(upstream, uow)
-    [allocation] = uow.aggregates.values()
-    assert len(allocation.pending_events) == 1
+    assert twice_in_one_batch(app, billing_policy, determination_recorded()) == ["Allocated"]
 
 
 def test_each_complaint_gets_its_own_allocation(app: BillingApplication) -> None:

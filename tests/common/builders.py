@@ -139,3 +139,13 @@ def react(app: ServiceApplication, policy: Policy, event: Envelope, position: in
         position = (app.recorder.max_tracking_id(name) or 0) + 1
     recordings = app.save_processed(list(uow.aggregates.values()), Tracking(name, position))
     return len(recordings)
+
+
+def twice_in_one_batch(app: ServiceApplication, policy: Policy, event: Envelope) -> list[str]:
+    """Run a policy on the same event twice within one unit of work; the pending event names
+    of the one aggregate it touched (a batch may carry a duplicate)."""
+    uow = UnitOfWork(app)
+    policy(event, uow)
+    policy(event, uow)
+    [aggregate] = uow.aggregates.values()
+    return [type(e).__name__ for e in aggregate.pending_events]

@@ -10,11 +10,11 @@ from pydantic import ValidationError
 from contracts.envelope import Role, ServiceName
 from contracts.notify import NotificationChannel, NotificationRecorded
 from contracts.registry import parse_event, serialize_event
-from services.common.consumer import UnitOfWork
 from services.notify.application import NotifyApplication
 from services.notify.domain.rules import Contact, who_must_know
 from services.notify.policies import notify_policy
 from tests.common.builders import (
+    twice_in_one_batch,
     complaint_registered, complaint_routed, cost_allocated, customer, determination_recorded, in_memory,
     published, react,
 )
@@ -89,12 +89,7 @@ def test_cost_allocated_processed_twice_records_notices_once(app: NotifyApplicat
 
 
 def test_twice_in_one_batch_records_once(app: NotifyApplication) -> None:
-    cost = cost_allocated()
-    uow = UnitOfWork(app)
-    notify_policy(cost, uow)
-    notify_policy(cost, uow)
-    [aggregate] = uow.aggregates.values()
-    assert [type(e).__name__ for e in aggregate.pending_events].count("Recorded") == 3
+    assert twice_in_one_batch(app, notify_policy, cost_allocated()).count("Recorded") == 3
 
 
 def test_notice_ids_are_stable_per_cause_and_recipient() -> None:

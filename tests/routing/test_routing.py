@@ -11,13 +11,12 @@ from contracts.envelope import Actor, ServiceName, stable_event_id
 from contracts.registration import RequestKind, Severity, Subject
 from contracts.registry import parse_event, serialize_event
 from contracts.routing import ComplaintRouted, Destination
-from services.common.consumer import UnitOfWork
 from services.common.domain import DomainError
 from services.routing.application import RoutingApplication
 from services.routing.domain.case import ComplaintCase
 from services.routing.domain.rules import decide_route
 from services.routing.policies import routing_policy
-from tests.common.builders import complaint_registered, in_memory, product, published, react
+from tests.common.builders import twice_in_one_batch, complaint_registered, in_memory, product, published, react
 
 EXPECTED = {
     Subject.PRODUCT_QUALITY: (Destination.QUALITY_DEPARTMENT, "§5.3.3"),  # on-site determination, quality dept
@@ -117,12 +116,7 @@ def test_second_delivery_of_the_same_registration_adds_nothing(app: RoutingAppli
 
 
 def test_same_registration_twice_in_one_batch_routes_once(app: RoutingApplication) -> None:
-    registered = complaint_registered()
-    uow = UnitOfWork(app)
-    routing_policy(registered, uow)
-    routing_policy(registered, uow)
-    [case] = uow.aggregates.values()
-    assert [type(e).__name__ for e in case.pending_events] == ["Opened", "Routed"]
+    assert twice_in_one_batch(app, routing_policy, complaint_registered()) == ["Opened", "Routed"]
 
 
 def test_other_complaints_are_routed_independently(app: RoutingApplication) -> None:
