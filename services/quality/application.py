@@ -4,8 +4,8 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from contracts.envelope import Actor, ServiceName
-from contracts.quality import OnSiteFindings
+from contracts.envelope import ServiceName
+from contracts.quality import OnSiteFindings, RecordOnSiteDetermination
 from contracts.registration import ProductDetails
 from services.common.domain import EventMeta, NotFound
 from services.common.store import ServiceApplication
@@ -23,12 +23,12 @@ class QualityApplication(ServiceApplication):
             raise NotFound(f"no quality investigation for complaint {complaint_id}: "
                            "it has not been routed to quality") from None
 
-    def record_on_site_determination(self, complaint_id: UUID, findings: OnSiteFindings, inspector: str,
-                                     actor: Actor, command_id: UUID) -> QualityInvestigation:
-        investigation = self.investigation(complaint_id)
-        if investigation.determination_command_id == command_id:
+    def record_on_site_determination(self, command: RecordOnSiteDetermination) -> QualityInvestigation:
+        investigation = self.investigation(command.complaint_id)
+        if investigation.determination_command_id == command.command_id:
             return investigation  # the same command again (a client retry): already done
-        meta = investigation.meta.caused_by(command_id, actor)
-        investigation.record_on_site_determination(meta, findings, inspector)
+        meta = investigation.meta.caused_by(command.command_id, command.actor)
+        findings = OnSiteFindings(**command.model_dump(include=set(OnSiteFindings.model_fields)))
+        investigation.record_on_site_determination(meta, findings, command.inspector)
         self.save(investigation)
         return investigation

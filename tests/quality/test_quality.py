@@ -8,7 +8,8 @@ import pytest
 
 from contracts.envelope import Actor, ServiceName
 from contracts.quality import (
-    Determination, MisuseResolution, OnSiteDeterminationRecorded, QualityInvestigationOpened,
+    Determination, MisuseResolution, OnSiteDeterminationRecorded, OnSiteFindings, QualityInvestigationOpened,
+    RecordOnSiteDetermination,
 )
 from contracts.registry import parse_event, serialize_event
 from contracts.routing import ComplaintRouted, Destination
@@ -19,6 +20,14 @@ from services.quality.policies import quality_policy
 from tests.common.builders import (
     MANAGER, complaint_registered, complaint_routed, findings, in_memory, product, published, react,
 )
+
+
+def record(app: QualityApplication, complaint_id: UUID, recorded: OnSiteFindings, inspector: str, actor: Actor,
+           command_id: UUID) -> QualityInvestigation:
+    """Send the RecordOnSiteDetermination command, as the HTTP edge does."""
+    command = RecordOnSiteDetermination(complaint_id=complaint_id, command_id=command_id, actor=actor,
+                                        inspector=inspector, **recorded.model_dump())
+    return app.record_on_site_determination(command)
 
 
 @pytest.fixture
@@ -67,7 +76,7 @@ def test_second_routing_delivery_opens_nothing_more(app: QualityApplication, rou
 
 def test_determination_on_unknown_complaint_is_not_found(app: QualityApplication) -> None:
     with pytest.raises(NotFound) as missing:
-        app.record_on_site_determination(uuid4(), findings(), "rm-wang", MANAGER, uuid4())
+        record(app, uuid4(), findings(), "rm-wang", MANAGER, uuid4())
     assert missing.value.status == 404
     assert isinstance(missing.value, DomainError)
     assert published(app) == []
@@ -79,7 +88,7 @@ def test_determination_is_published_with_its_evidence(app: QualityApplication, r
                         memo="Crack starts at a casting pore; not handling damage.", customer_agrees=False,
                         within_warranty=False)
 
-    app.record_on_site_determination(routed.complaint_id, recorded, "rm-wang", MANAGER, command_id)
+    record(app, routed.complaint_id, recorded, "rm-wang", MANAGER, command_id)
 
     opened, determination = published(app)
     assert isinstance(determination, OnSiteDeterminationRecorded)
@@ -102,18 +111,18 @@ def test_determination_is_published_with_its_evidence(app: QualityApplication, r
 
 def test_misuse_resolution_is_published(app: QualityApplication, routed: ComplaintRouted) -> None:
     recorded = findings(determination="obvious_misuse", misuse_resolution="simple_part_swap")
-    app.record_on_site_determination(routed.complaint_id, recorded, "rm-wang", MANAGER, uuid4())
+    record(app, routed.complaint_id, recorded, "rm-wang", MANAGER, uuid4())
     determination = published(app)[-1]
     assert determination.determination is Determination.OBVIOUS_MISUSE
     assert determination.misuse_resolution is MisuseResolution.SIMPLE_PART_SWAP
 
 
 def test_second_determination_is_refused(app: QualityApplication, routed: ComplaintRouted) -> None:
-    app.record_on_site_determination(routed.complaint_id, findings(), "rm-wang", MANAGER, uuid4())
+    record(app, routed.complaint_id, findings(), "rm-wang", MANAGER, uuid4())
     stored = app.recorder.max_notification_id()
 
     with pytest.raises(DomainError) as refused:
-        app.record_on_site_determination(routed.complaint_id, findings(determination="cannot_be_determined"),
+        record(app, routed.complaint_id, findings(determination="cannot_be_determined"),
                                          "rm-li", MANAGER, uuid4())
 
     assert refused.value.field == "determination"
@@ -136,10 +145,10 @@ def test_second_determination_is_refused_on_the_aggregate(app: QualityApplicatio
 def test_a_retried_determination_command_returns_the_first_result(app: QualityApplication,
                                                                    routed: ComplaintRouted) -> None:
     command_id = uuid4()
-    app.record_on_site_determination(routed.complaint_id, findings(), "rm-wang", MANAGER, command_id)
+    record(app, routed.complaint_id, findings(), "rm-wang", MANAGER, command_id)
     stored = app.recorder.max_notification_id()
 
-    again = app.record_on_site_determination(routed.complaint_id, findings(), "rm-wang", MANAGER, command_id)
+    again = record(app, routed.complaint_id, findings(), "rm-wang", MANAGER, command_id)
 
     assert app.recorder.max_notification_id() == stored, "a retry stores nothing"
     assert again.findings.determination is Determination.OBVIOUS_QUALITY_DEFECT

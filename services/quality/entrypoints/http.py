@@ -2,37 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Literal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from fastapi import APIRouter, Request, status
-from pydantic import AwareDatetime, Field
 
-from contracts.envelope import Actor, ShortStr
-from contracts.quality import OnSiteFindings
+from contracts.quality import RecordOnSiteDetermination
+from services.common.domain import DomainError
 from services.common.http import runtime_of
 
 router = APIRouter()
 
 
-class OnSiteDeterminationForm(OnSiteFindings):
-    """Body of `POST /complaints/{id}/on-site-determination`."""
+class OnSiteDeterminationBody(RecordOnSiteDetermination):
+    """The `RecordOnSiteDetermination` command; its complaint is the one in the path."""
 
-    command_id: UUID = Field(default_factory=uuid4)
-    command_type: Literal["RecordOnSiteDetermination"] = "RecordOnSiteDetermination"
-    inspector: ShortStr
-    actor: Actor
-    issued_at: AwareDatetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    complaint_id: UUID | None = None  # type: ignore[assignment]
 
 
 @router.post("/complaints/{complaint_id}/on-site-determination", status_code=status.HTTP_201_CREATED)
-async def record_on_site_determination(complaint_id: UUID, form: OnSiteDeterminationForm,
+async def record_on_site_determination(complaint_id: UUID, body: OnSiteDeterminationBody,
                                        request: Request) -> dict[str, object]:
+    if body.complaint_id not in (None, complaint_id):
+        raise DomainError("complaint_id in the body is not the complaint in the path", field="complaint_id")
+    command = RecordOnSiteDetermination(**body.model_dump(exclude={"complaint_id"}), complaint_id=complaint_id)
     runtime = runtime_of(request)
-    findings = OnSiteFindings(**form.model_dump(include=set(OnSiteFindings.model_fields)))
-    investigation = await runtime.execute(
-        runtime.app.record_on_site_determination, complaint_id, findings, form.inspector, form.actor,
-        form.command_id)
+    investigation = await runtime.execute(runtime.app.record_on_site_determination, command)
     return {"complaint_id": str(complaint_id), "form_number": investigation.meta.form_number,
-            "determination": findings.determination.value, "version": investigation.version}
+            "determination": command.determination.value, "version": investigation.version}
+
+
+
