@@ -32,6 +32,12 @@ class NotFound(DomainError):
     status = 404
 
 
+class InvalidCommand(DomainError):
+    """The command contradicts itself or its request (e.g. the path names another complaint)."""
+
+    status = 422
+
+
 class EventMeta(Frozen):
     complaint_id: UUID
     form_number: FormNumber

@@ -138,3 +138,12 @@ def test_determination_for_a_complaint_quality_never_received_is_404(cluster: Lo
                            "/on-site-determination", json=samples.obvious_defect_determination())
     assert response.status_code == 404
     assert "not been routed to quality" in response.text
+
+
+def test_determination_naming_another_complaint_in_the_body_is_refused(cluster: LocalCluster, client: httpx.Client,
+                                                                       journey: dict) -> None:
+    body = samples.obvious_defect_determination() | {"complaint_id": "00000000-0000-4000-8000-000000000001"}
+    response = client.post(f"{cluster.url(QUALITY)}/complaints/{journey['complaint_id']}/on-site-determination",
+                           json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "complaint_id"]

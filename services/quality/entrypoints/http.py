@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request, status
 
 from contracts.quality import RecordOnSiteDetermination
-from services.common.domain import DomainError
+from services.common.domain import InvalidCommand
 from services.common.http import runtime_of
 
 router = APIRouter()
@@ -23,7 +23,7 @@ class OnSiteDeterminationBody(RecordOnSiteDetermination):
 async def record_on_site_determination(complaint_id: UUID, body: OnSiteDeterminationBody,
                                        request: Request) -> dict[str, object]:
     if body.complaint_id not in (None, complaint_id):
-        raise DomainError("complaint_id in the body is not the complaint in the path", field="complaint_id")
+        raise InvalidCommand("complaint_id in the body is not the complaint in the path", field="complaint_id")
     command = RecordOnSiteDetermination(**body.model_dump(exclude={"complaint_id"}), complaint_id=complaint_id)
     runtime = runtime_of(request)
     investigation = await runtime.execute(runtime.app.record_on_site_determination, command)
