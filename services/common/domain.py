@@ -7,12 +7,10 @@ envelope of the published integration event from it, so a later reader needs no 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
-from pydantic import AwareDatetime
 from pydantic_core import to_jsonable_python
 
 from contracts.envelope import Actor, Envelope, FormNumber, Frozen
@@ -93,6 +91,3 @@ def event_record(event: Any) -> dict[str, Any]:
         "data": to_jsonable_python(data),
     }
 
-
-def occurred(ts: datetime) -> AwareDatetime:
-    return ts

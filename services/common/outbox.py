@@ -23,7 +23,6 @@ from contracts.envelope import Envelope
 from contracts.registry import serialize_event
 from contracts.topics import events_topic, message_key
 from services.common.publishing import integration_events
-from services.common.settings import ServiceSettings
 from services.common.store import PositionTable, ServiceApplication
 
 log = logging.getLogger(__name__)
@@ -156,7 +155,3 @@ class OutboxRelay:
         finally:
             await conn.close()
 
-
-def relay_for(app: ServiceApplication, settings: ServiceSettings, sink: Sink, sink_name: str) -> OutboxRelay:
-    return OutboxRelay(app, sink, sink_name, batch_size=settings.relay_batch_size,
-                       poll_seconds=settings.relay_poll_seconds)

@@ -115,9 +115,8 @@ class ServiceRuntime:
 
     async def history(self, complaint_id: UUID) -> list[dict[str, Any]]:
         def read() -> list[dict[str, Any]]:
-            ids = getattr(self.app, "aggregate_ids_for", lambda cid: [cid])(complaint_id)
-            records = [event_record(e) for aid in ids for e in self.app.events.get(aid)]
-            return sorted(records, key=lambda r: r["occurred_at"])
+            # Each service keeps one aggregate per complaint, under the complaint's id.
+            return [event_record(e) for e in self.app.events.get(complaint_id)]
         records = await asyncio.to_thread(read)
         if not records:
             raise NotFound(f"{self.app.SERVICE.value} has no events for complaint {complaint_id}")

@@ -14,7 +14,7 @@ ROUTING = Actor.system(ServiceName.ROUTING)
 
 def routing_policy(event: Envelope, uow: UnitOfWork) -> None:
     if isinstance(event, ComplaintRegistered):
-        if not needs_routing(event.kind, event.resolved_on_the_spot) or uow.get(event.complaint_id):
+        if not needs_routing(event.resolved_on_the_spot) or uow.get(event.complaint_id):
             return
         meta = EventMeta.from_upstream(event, ROUTING)
         case = uow.add(ComplaintCase(meta=meta, branch=event.branch, kind=event.kind, subject=event.subject,

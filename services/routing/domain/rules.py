@@ -45,6 +45,6 @@ def decide_route(subject: Subject | str, severity: Severity | str, kind: Request
     return _BY_SUBJECT[Subject(subject)]
 
 
-def needs_routing(kind: RequestKind | str, resolved_on_the_spot: str | None) -> bool:
+def needs_routing(resolved_on_the_spot: str | None) -> bool:
     """A minor complaint closed on the spot at intake stays outside the full procedure."""
     return resolved_on_the_spot is None
