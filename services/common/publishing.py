@@ -8,13 +8,11 @@ from eventsourcing.persistence import Notification
 from pydantic import ValidationError
 
 from contracts.envelope import Envelope, ServiceName, stable_event_id
-from services.common.domain import DomainError
+from services.common.domain import InvalidCommand
 
 
-class UnpublishableEvent(DomainError):
+class UnpublishableEvent(InvalidCommand):
     """A command or reaction would store an event that does not satisfy its contract."""
-
-    status = 422
 
 ENVELOPE_FIELDS = set(Envelope.model_fields)
 

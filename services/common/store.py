@@ -19,6 +19,7 @@ from eventsourcing.persistence import JSONTranscoder, Recording, Tracking, Trans
 from pydantic import BaseModel
 
 from contracts.envelope import ServiceName
+from services.common.publishing import check_publishable
 from services.common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,6 @@ class ServiceApplication(Application[UUID]):
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         # Every event that will be published must make a valid integration event now, so a
         # bad one refuses the command (nothing stored) instead of stopping the relay later.
-        from services.common.publishing import check_publishable
-
         for domain_event in processing_event.events:
             check_publishable(self.SERVICE, domain_event)
         return super()._record(processing_event)
