@@ -1,4 +1,9 @@
-"""Notify's reactions to upstream events."""
+"""Notify's reactions to upstream events.
+
+Intake's `ComplaintRegistered` and billing's `CostAllocated` arrive on different topics in
+any order; the `ComplaintNotices` aggregate keeps both and records each notice once the
+facts it needs are there, so the notices do not depend on the order (architecture rule 8).
+"""
 
 from __future__ import annotations
 
@@ -16,13 +21,12 @@ def notify_policy(event: Envelope, uow: UnitOfWork) -> None:
     meta = EventMeta.from_upstream(event, NOTIFY)
     if isinstance(event, ComplaintRegistered):
         notices = uow.get(event.complaint_id) or uow.add(ComplaintNotices(meta=meta))
-        if notices.contact is None:
-            notices.note_contact(meta=meta, customer_name=event.customer.name, phone=event.customer.phone,
-                                 branch=event.branch, subject=event.subject)
+        notices.note_contact(meta=meta, customer_name=event.customer.name, phone=event.customer.phone,
+                             branch=event.branch, subject=event.subject)
         return
     specs = who_must_know(event, None)
     if not specs:
         return
     notices = uow.get(event.complaint_id) or uow.add(ComplaintNotices(meta=meta))
-    for spec in who_must_know(event, notices.contact):
+    for spec in specs:
         notices.record(meta, spec, event.event_type)

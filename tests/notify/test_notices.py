@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from contracts.envelope import Role, ServiceName
 from contracts.notify import NotificationChannel, NotificationRecorded
+from contracts.registration import ComplaintRegistered
 from contracts.registry import parse_event, serialize_event
 from services.notify.application import NotifyApplication
 from services.notify.domain.rules import Contact, who_must_know
@@ -64,8 +65,16 @@ def notices(app: NotifyApplication) -> list[NotificationRecorded]:
     return events  # type: ignore[return-value]
 
 
+def contact_known(app: NotifyApplication, **overrides) -> ComplaintRegistered:
+    """Intake's registration processed: notify knows the customer's contact."""
+    registered = complaint_registered(**overrides)
+    react(app, notify_policy, registered)
+    return registered
+
+
 def test_cost_allocated_records_one_notice_per_recipient(app: NotifyApplication) -> None:
-    cost = cost_allocated()
+    registered = contact_known(app)
+    cost = cost_allocated(complaint_id=registered.complaint_id)
     assert react(app, notify_policy, cost) > 0
     recorded = notices(app)
     assert {n.recipient_role for n in recorded} == EVERYONE
@@ -81,7 +90,7 @@ def test_cost_allocated_records_one_notice_per_recipient(app: NotifyApplication)
 
 
 def test_cost_allocated_processed_twice_records_notices_once(app: NotifyApplication) -> None:
-    cost = cost_allocated()
+    cost = cost_allocated(complaint_id=contact_known(app).complaint_id)
     react(app, notify_policy, cost)
     first = notices(app)
     assert react(app, notify_policy, cost, position=99) == 0
@@ -89,7 +98,13 @@ def test_cost_allocated_processed_twice_records_notices_once(app: NotifyApplicat
 
 
 def test_twice_in_one_batch_records_once(app: NotifyApplication) -> None:
-    assert twice_in_one_batch(app, notify_policy, cost_allocated()).count("Recorded") == 3
+    cost = cost_allocated(complaint_id=contact_known(app).complaint_id)
+    assert twice_in_one_batch(app, notify_policy, cost).count("Recorded") == 3
+
+
+def test_twice_in_one_batch_before_the_contact_waits_once(app: NotifyApplication) -> None:
+    events = twice_in_one_batch(app, notify_policy, cost_allocated())
+    assert (events.count("Recorded"), events.count("AwaitingContact")) == (2, 1)
 
 
 def test_notice_ids_are_stable_per_cause_and_recipient() -> None:
@@ -97,13 +112,14 @@ def test_notice_ids_are_stable_per_cause_and_recipient() -> None:
     ids = []
     for _ in range(2):  # two independent stores seeing the same cause
         app = in_memory(NotifyApplication)
+        contact_known(app, complaint_id=cost.complaint_id)
         react(app, notify_policy, cost)
         ids.append({n.recipient_role: n.notice_id for n in notices(app)})
     assert ids[0] == ids[1]
 
 
 def test_a_new_cause_gets_its_own_notices(app: NotifyApplication) -> None:
-    first = cost_allocated()
+    first = cost_allocated(complaint_id=contact_known(app).complaint_id)
     react(app, notify_policy, first)
     second = cost_allocated(complaint_id=first.complaint_id, event_id=uuid4(), notification_id=2)
     react(app, notify_policy, second)
@@ -135,12 +151,21 @@ def test_contact_is_noted_once(app: NotifyApplication) -> None:
     assert react(app, notify_policy, registered, position=99) == 0
 
 
-def test_without_contact_customer_notice_goes_through_the_branch(app: NotifyApplication) -> None:
+def test_without_contact_customer_notice_waits_for_it(app: NotifyApplication) -> None:
     cost = cost_allocated(form_number="GZ03-20261125-0002")
     react(app, notify_policy, cost)
+    assert {n.recipient_role for n in notices(app)} == {Role.GENERAL_MANAGER, Role.MANAGEMENT_REPRESENTATIVE}
+    registered = complaint_registered(complaint_id=cost.complaint_id, form_number=cost.form_number, branch="GZ03",
+                                      customer=customer(name="Guangzhou Tianhe Valves", phone="020-5555-0202"))
+    assert react(app, notify_policy, registered) > 0
     [customer_notice] = [n for n in notices(app) if n.recipient_role is Role.CUSTOMER]
-    assert "GZ03-20261125-0002" in customer_notice.recipient
-    assert "GZ03" in customer_notice.recipient
+    assert customer_notice.recipient == "Guangzhou Tianhe Valves (020-5555-0202), via branch GZ03 clerk"
+    assert customer_notice.causation_id == cost.event_id
+    assert customer_notice.about_event_type == "CostAllocated"
+    assert "GZ03-20261125-0002" in customer_notice.subject
+    # Seen again, neither fact records anything more.
+    assert react(app, notify_policy, registered, position=99) == 0
+    assert react(app, notify_policy, cost, position=99) == 0
 
 
 def test_long_customer_name_still_publishes(app: NotifyApplication) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from contracts.billing import CostAllocated, Payer
 from contracts.envelope import SHORT_TEXT_MAX, Envelope, Role, branch_of
@@ -24,6 +24,9 @@ class NoticeSpec:
     channel: NotificationChannel
     subject: str
     body: str
+    #: Addressed through the customer's contact (intake's `ComplaintRegistered`): recorded only
+    #: once the contact is known, whichever topic delivered first (architecture rule 8).
+    needs_contact: bool = False
 
 
 RECIPIENT_MAX = SHORT_TEXT_MAX  # NotificationRecorded.recipient is a ShortStr
@@ -44,24 +47,31 @@ def _cost_summary(event: CostAllocated) -> str:
     return "; ".join(parts) or "costs follow the quality department's decision"
 
 
+def addressed(spec: NoticeSpec, contact: Contact) -> NoticeSpec:
+    """The spec with its recipient named from the customer's contact (unchanged if it needs none)."""
+    if not spec.needs_contact:
+        return spec
+    via = f" ({contact.phone}), via branch {contact.branch} clerk"
+    return replace(spec, recipient=_clip(contact.customer_name, RECIPIENT_MAX - len(via)) + via)
+
+
 def who_must_know(event: Envelope, contact: Contact | None) -> list[NoticeSpec]:
+    """The notices a fact calls for. Without a contact, a spec that `needs_contact` names the
+    customer only through the branch of the form number; notify records it once addressed."""
     if not isinstance(event, CostAllocated):
         return []
     determination = event.determination.value.replace("_", " ")
     decision = f"{event.form_number}: on-site determination '{determination}'; {_cost_summary(event)}."
-    branch = contact.branch if contact else branch_of(event.form_number)
-    if contact:
-        via = f" ({contact.phone}), via branch {branch} clerk"
-        customer = _clip(contact.customer_name, RECIPIENT_MAX - len(via)) + via
-    else:
-        customer = f"the customer of {event.form_number}, via branch {branch} clerk"
-    return [
+    specs = [
         # §5.3.1: the branch clerk answers the customer.
-        NoticeSpec(Role.CUSTOMER, customer, NotificationChannel.PHONE,
-                   f"Outcome of your complaint {event.form_number}", decision),
+        NoticeSpec(Role.CUSTOMER,
+                   f"the customer of {event.form_number}, via branch {branch_of(event.form_number)} clerk",
+                   NotificationChannel.PHONE, f"Outcome of your complaint {event.form_number}", decision,
+                   needs_contact=True),
         # §4.6, §5.7.2⑸: every product-quality complaint and its decision reach the GM and the MR.
         NoticeSpec(Role.GENERAL_MANAGER, "general manager", NotificationChannel.INTERNAL,
                    f"Product-quality complaint {event.form_number}: decision", decision + f" Rule: {event.rule}"),
         NoticeSpec(Role.MANAGEMENT_REPRESENTATIVE, "management representative", NotificationChannel.INTERNAL,
                    f"Product-quality complaint {event.form_number}: decision", decision + f" Rule: {event.rule}"),
     ]
+    return [addressed(spec, contact) for spec in specs] if contact else specs
