@@ -11,7 +11,8 @@ from uuid import UUID
 from pydantic import Field, model_validator
 
 from contracts.envelope import (
-    ComplaintCommand, Envelope, Frozen, Money, NonEmptyStr, Rules, ServiceName, ShortStr,
+    COST_LINES_MAX, ComplaintCommand, DecimalText, Envelope, Frozen, Money, NonEmptyStr, Rules, ServiceName,
+    ShortStr,
 )
 from contracts.quality import Determination, MisuseResolution, ResponsibilityDegree, ResponsibleParty
 
@@ -48,7 +49,7 @@ class CostAllocated(Envelope):
     determination: Determination
     misuse_resolution: MisuseResolution | None = None
     rule: NonEmptyStr = Field(description="The §5.5 rule applied, in words")
-    lines: list[CostLine] = Field(min_length=1)
+    lines: list[CostLine] = Field(min_length=1, max_length=COST_LINES_MAX)
     currency: Literal["CNY"] = "CNY"
 
 
@@ -59,6 +60,7 @@ PenaltyPercent = Annotated[
     Decimal,
     Field(ge=PENALTY_PERCENT_MIN, le=PENALTY_PERCENT_MAX, max_digits=5, decimal_places=2,
           description="Share of the transit transport cost the salesperson bears, 30-60 % (§5.5.3⑶)"),
+    DecimalText(r"^[0-9]{1,3}(\.[0-9]{1,2})?$", 6),
 ]
 _CENT = Decimal("0.01")
 
@@ -134,7 +136,7 @@ class CostAllocationRevised(Envelope):
     misuse_resolution: MisuseResolution | None = None
     responsible_party: ResponsibleParty
     rule: NonEmptyStr = Field(description="The §5.5 rule applied, in words")
-    lines: list[CostLine] = Field(min_length=1)
+    lines: list[CostLine] = Field(min_length=1, max_length=COST_LINES_MAX)
     currency: Literal["CNY"] = "CNY"
 
     @model_validator(mode="after")

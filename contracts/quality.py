@@ -6,11 +6,11 @@ from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, StrictBool, model_validator
 
 from contracts.envelope import (
-    Attachment, ComplaintCommand, Envelope, Frozen, Money, NonEmptyStr, Role, Rules,
-    ServiceName, ShortStr, Signature, describe,
+    APPROVALS_MAX, PHOTOS_MAX, REF_MAX, SHORT_TEXT_PATTERN, Attachments, ComplaintCommand, Envelope,
+    Frozen, Money, NonEmptyStr, Role, Rules, ServiceName, ShortStr, Signature, describe, whole_match,
 )
 from contracts.registration import ProductDetails
 
@@ -31,7 +31,10 @@ class MisuseResolution(StrEnum):
     SIMPLE_PART_SWAP = "simple_part_swap"
 
 
-PhotoRef = Annotated[str, Field(min_length=1, max_length=500, description="Reference to a stored photo")]
+PhotoRef = Annotated[str, Field(min_length=1, max_length=REF_MAX, pattern=SHORT_TEXT_PATTERN,
+                                description="Reference to a stored photo"),
+                     whole_match(SHORT_TEXT_PATTERN)]
+PhotoRefs = Annotated[list[PhotoRef], Field(min_length=1, max_length=PHOTOS_MAX)]
 
 
 class OnSiteFindings(Frozen):
@@ -39,17 +42,14 @@ class OnSiteFindings(Frozen):
 
     determination: Determination
     misuse_resolution: MisuseResolution | None = None
-    photo_refs: list[PhotoRef] = Field(min_length=1, description="Photos of the defect (§5.4)")
+    photo_refs: PhotoRefs = Field(description="Photos of the defect (§5.4)")
     memo: NonEmptyStr = Field(description="Memo stating the determination (§5.4)")
-    customer_agrees: bool = Field(description="Whether the customer agreed on the cause")
-    within_warranty: bool = True
+    customer_agrees: StrictBool = Field(description="Whether the customer agreed on the cause")
+    within_warranty: StrictBool = True
 
     @model_validator(mode="after")
     def _misuse_needs_resolution(self) -> OnSiteFindings:
-        if self.determination is Determination.OBVIOUS_MISUSE and self.misuse_resolution is None:
-            raise ValueError("misuse_resolution: required when the determination is obvious_misuse")
-        if self.determination is not Determination.OBVIOUS_MISUSE and self.misuse_resolution is not None:
-            raise ValueError("misuse_resolution: only for an obvious_misuse determination")
+        _misuse_rules(Rules(self), self.determination, self.misuse_resolution).check()
         return self
 
 
@@ -151,16 +151,16 @@ class AdjudicationFindings(Frozen):
     root_cause: NonEmptyStr
     responsible_party: ResponsibleParty
     proposed_handling: NonEmptyStr
-    within_warranty: bool = True
+    within_warranty: StrictBool = True
     salesperson: ShortStr | None = Field(default=None, description="The salesperson who handled the case on site")
-    salesperson_negligent: bool = Field(
+    salesperson_negligent: StrictBool = Field(
         description="§5.4.6: the salesperson sent back, undetermined, a case that was plainly determinable"
     )
     negligence_degree: ResponsibilityDegree | None = Field(
         default=None, description="Degree of the salesperson's responsibility; set when negligent"
     )
     negligence_finding: NonEmptyStr | None = None
-    inspection_records: list[Attachment] = Field(default_factory=list)
+    inspection_records: Attachments = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _adjudication_rules(self) -> AdjudicationFindings:
@@ -202,7 +202,7 @@ class OnSiteVisitArranged(Envelope):
     schema_version: Literal[1] = 1
     visitor: ShortStr
     visit_at: AwareDatetime
-    agreed_with_customer: bool = Field(description="True: a time agreed beforehand replaces the standard deadline")
+    agreed_with_customer: StrictBool = Field(description="True: a time agreed beforehand replaces the standard deadline")
     note: NonEmptyStr | None = None
 
 
@@ -214,7 +214,7 @@ class EvidenceAdded(Envelope):
     schema_version: Literal[1] = 1
     evidence_id: UUID
     collected_by: ShortStr
-    items: list[Attachment] = Field(min_length=1)
+    items: Attachments = Field(min_length=1)
     description: NonEmptyStr
 
 
@@ -231,9 +231,9 @@ class DefectiveProductFormFiled(Envelope):
     product: ProductDetails
     defect_description: NonEmptyStr
     memo_id: UUID | None = Field(default=None, description="The internal memo 《内联单》 it goes with")
-    photo_refs: list[PhotoRef] = Field(min_length=1)
-    evidence: list[Attachment] = Field(default_factory=list)
-    return_proposed: bool = Field(description="Whether the filer proposes returning the product")
+    photo_refs: PhotoRefs
+    evidence: Attachments = Field(default_factory=list)
+    return_proposed: StrictBool = Field(description="Whether the filer proposes returning the product")
 
     @model_validator(mode="after")
     def _determination(self) -> DefectiveProductFormFiled:
@@ -253,7 +253,7 @@ class DefectiveProductFormApproved(Envelope):
     approver: ShortStr
     approver_role: Role
     comments: NonEmptyStr | None = None
-    product_return: bool | None = Field(
+    product_return: StrictBool | None = Field(
         default=None, description="The HQ regional manager's decision whether the product is returned"
     )
 
@@ -291,9 +291,9 @@ class DefectiveProductFormForwarded(Envelope):
     determination: Determination
     product: ProductDetails
     defect_description: NonEmptyStr
-    product_return: bool
-    photo_refs: list[PhotoRef] = Field(min_length=1)
-    evidence: list[Attachment] = Field(default_factory=list)
+    product_return: StrictBool
+    photo_refs: PhotoRefs
+    evidence: Attachments = Field(default_factory=list)
 
 
 class ProductReturnRequested(Envelope):
@@ -309,8 +309,8 @@ class ProductReturnRequested(Envelope):
     pickup_address: NonEmptyStr | None = None
     carrier: ShortStr | None = None
     expected_by: AwareDatetime | None = None
-    replacement_promised: bool = Field(description="Unconditional replacement promised (obvious defect, §5.4.4)")
-    within_warranty: bool = True
+    replacement_promised: StrictBool = Field(description="Unconditional replacement promised (obvious defect, §5.4.4)")
+    within_warranty: StrictBool = True
 
 
 class ProductReceived(Envelope):
@@ -365,8 +365,8 @@ class QualityDecisionRejected(Envelope):
     adjudication_id: UUID
     approver: ShortStr
     approver_role: Role
-    matches_service_commitment: bool
-    matches_procedure: bool
+    matches_service_commitment: StrictBool
+    matches_procedure: StrictBool
     reason: NonEmptyStr
 
     @model_validator(mode="after")
@@ -389,7 +389,7 @@ class CorrectiveActionProposed(Envelope):
     proposed_by: ShortStr
     root_cause: NonEmptyStr
     actions: NonEmptyStr
-    preventive: bool = False
+    preventive: StrictBool = False
     responsible_department: ShortStr
     due_at: AwareDatetime
 
@@ -401,7 +401,7 @@ class CorrectiveActionApproved(Envelope):
     event_type: Literal["CorrectiveActionApproved"] = "CorrectiveActionApproved"
     schema_version: Literal[1] = 1
     action_id: UUID
-    approvals: list[Signature] = Field(min_length=2)
+    approvals: list[Signature] = Field(min_length=2, max_length=APPROVALS_MAX)
     responsible_department: ShortStr
     actions: NonEmptyStr
     due_at: AwareDatetime
@@ -425,7 +425,7 @@ class CorrectiveActionImplemented(Envelope):
     implemented_by: ShortStr
     responsible_department: ShortStr
     summary: NonEmptyStr
-    evidence: list[Attachment] = Field(default_factory=list)
+    evidence: Attachments = Field(default_factory=list)
 
 
 class CorrectiveActionVerified(Envelope):
@@ -436,7 +436,7 @@ class CorrectiveActionVerified(Envelope):
     schema_version: Literal[1] = 1
     action_id: UUID
     verified_by: ShortStr
-    effective: bool
+    effective: StrictBool
     findings: NonEmptyStr
 
 
@@ -449,7 +449,7 @@ class ArrangeOnSiteVisit(ComplaintCommand):
     command_type: Literal["ArrangeOnSiteVisit"] = "ArrangeOnSiteVisit"
     schema_version: Literal[1] = 1
     visit_at: AwareDatetime
-    agreed_with_customer: bool
+    agreed_with_customer: StrictBool
     note: NonEmptyStr | None = None
 
 
@@ -467,7 +467,7 @@ class AddEvidence(ComplaintCommand):
     command_type: Literal["AddEvidence"] = "AddEvidence"
     schema_version: Literal[1] = 1
     evidence_id: UUID
-    items: list[Attachment] = Field(min_length=1)
+    items: Attachments = Field(min_length=1)
     description: NonEmptyStr
 
 
@@ -480,9 +480,9 @@ class FileDefectiveProductForm(ComplaintCommand):
     determination: Determination
     defect_description: NonEmptyStr
     memo_id: UUID | None = None
-    photo_refs: list[PhotoRef] = Field(min_length=1)
-    evidence: list[Attachment] = Field(default_factory=list)
-    return_proposed: bool
+    photo_refs: PhotoRefs
+    evidence: Attachments = Field(default_factory=list)
+    return_proposed: StrictBool
 
     @model_validator(mode="after")
     def _determination(self) -> FileDefectiveProductForm:
@@ -498,7 +498,7 @@ class ApproveDefectiveProductForm(ComplaintCommand):
     defect_form_id: UUID
     stage: FormApprovalStage
     comments: NonEmptyStr | None = None
-    product_return: bool | None = None
+    product_return: StrictBool | None = None
 
     @model_validator(mode="after")
     def _stage(self) -> ApproveDefectiveProductForm:
@@ -574,8 +574,8 @@ class RejectQualityDecision(ComplaintCommand):
     command_type: Literal["RejectQualityDecision"] = "RejectQualityDecision"
     schema_version: Literal[1] = 1
     adjudication_id: UUID
-    matches_service_commitment: bool
-    matches_procedure: bool
+    matches_service_commitment: StrictBool
+    matches_procedure: StrictBool
     reason: NonEmptyStr
 
     @model_validator(mode="after")
@@ -596,7 +596,7 @@ class ProposeCorrectiveAction(ComplaintCommand):
     adjudication_id: UUID | None = None
     root_cause: NonEmptyStr
     actions: NonEmptyStr
-    preventive: bool = False
+    preventive: StrictBool = False
     responsible_department: ShortStr
     due_at: AwareDatetime
 
@@ -624,7 +624,7 @@ class RecordCorrectiveActionImplemented(ComplaintCommand):
     schema_version: Literal[1] = 1
     action_id: UUID
     summary: NonEmptyStr
-    evidence: list[Attachment] = Field(default_factory=list)
+    evidence: Attachments = Field(default_factory=list)
 
 
 class VerifyCorrectiveAction(ComplaintCommand):
@@ -633,5 +633,5 @@ class VerifyCorrectiveAction(ComplaintCommand):
     command_type: Literal["VerifyCorrectiveAction"] = "VerifyCorrectiveAction"
     schema_version: Literal[1] = 1
     action_id: UUID
-    effective: bool
+    effective: StrictBool
     findings: NonEmptyStr

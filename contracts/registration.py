@@ -7,11 +7,11 @@ from enum import StrEnum
 from typing import ClassVar, Literal
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, StrictBool, model_validator
 
 from contracts.envelope import (
-    BranchCode, CommandEnvelope, ComplaintCommand, Envelope, Frozen, NonEmptyStr, Rules,
-    ServiceName, ShortStr,
+    BranchCode, CommandEnvelope, ComplaintCommand, Envelope, Frozen, NonEmptyStr, Phone, Rules,
+    ServiceName, ShortStr, TrueBool,
 )
 
 
@@ -50,7 +50,7 @@ class RequestKind(StrEnum):
 class Customer(Frozen):
     name: ShortStr
     contact_person: ShortStr | None = None
-    phone: str = Field(min_length=5, max_length=40, pattern=r"^[0-9+()\- ]+$")
+    phone: Phone
     address: NonEmptyStr | None = None
 
 
@@ -66,10 +66,11 @@ class ProductDetails(Frozen):
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> ProductDetails:
-        if self.shipping_date < self.order_date:
-            raise ValueError("shipping_date is before order_date")
-        if self.arrival_date < self.shipping_date:
-            raise ValueError("arrival_date is before shipping_date")
+        Rules(self).require(
+            self.shipping_date >= self.order_date, "shipping_date", "is before order_date",
+        ).require(
+            self.arrival_date >= self.shipping_date, "arrival_date", "is before shipping_date",
+        ).check()
         return self
 
 
@@ -85,8 +86,9 @@ class RegistrationForm(Frozen):
     description: NonEmptyStr
     product: ProductDetails | None = None
     received_at: AwareDatetime
-    read_back_confirmed: bool = Field(
-        description="The clerk read the record back and the customer confirmed it (§5.2)"
+    read_back_confirmed: TrueBool = Field(
+        description="Always true: the clerk read the record back and the customer confirmed it (§5.2); "
+                    "a record not confirmed is not registered"
     )
     resolved_on_the_spot: NonEmptyStr | None = Field(
         default=None, description="For a minor complaint closed at intake: how it was resolved"
@@ -94,12 +96,13 @@ class RegistrationForm(Frozen):
 
     @model_validator(mode="after")
     def _form_is_complete(self) -> RegistrationForm:
-        if not self.read_back_confirmed:
-            raise ValueError("read_back_confirmed: the record must be read back and confirmed by the customer")
-        if self.subject is Subject.PRODUCT_QUALITY and self.product is None:
-            raise ValueError("product: a product-quality complaint needs model, batch number and dates")
-        if self.resolved_on_the_spot and self.severity is not Severity.MINOR:
-            raise ValueError("resolved_on_the_spot: only a minor complaint is closed at intake")
+        Rules(self).require(
+            self.subject is not Subject.PRODUCT_QUALITY or self.product is not None, "product",
+            "a product-quality complaint needs model, batch number and dates",
+        ).require(
+            self.resolved_on_the_spot is None or self.severity is Severity.MINOR, "resolved_on_the_spot",
+            "only a minor complaint is closed at intake",
+        ).check()
         return self
 
 
@@ -139,7 +142,7 @@ class MinorComplaintClosedAtIntake(Envelope, RegistrationForm):
     PRODUCER: ClassVar[ServiceName] = ServiceName.INTAKE
     event_type: Literal["MinorComplaintClosedAtIntake"] = "MinorComplaintClosedAtIntake"
     schema_version: Literal[1] = 1
-    customer_satisfied: bool = Field(description="Whether the customer accepted the on-the-spot solution")
+    customer_satisfied: StrictBool = Field(description="Whether the customer accepted the on-the-spot solution")
 
     @model_validator(mode="after")
     def _closed_minor(self) -> MinorComplaintClosedAtIntake:
@@ -204,7 +207,8 @@ class RegistrationCorrected(Envelope, RegistrationForm):
     event_type: Literal["RegistrationCorrected"] = "RegistrationCorrected"
     schema_version: Literal[1] = 1
     revision: int = Field(ge=2, description="Revision of the record after this correction (registered = 1)")
-    changed_fields: list[ShortStr] = Field(min_length=1, description="Names of the registration fields changed")
+    changed_fields: list[ShortStr] = Field(min_length=1, max_length=len(_FORM_FIELDS),
+                                           description="Names of the registration fields changed")
     reason: NonEmptyStr
 
     @model_validator(mode="after")

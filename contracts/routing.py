@@ -6,11 +6,11 @@ from enum import StrEnum
 from typing import ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, StrictBool, model_validator
 
 from contracts.envelope import (
-    Attachment, ComplaintCommand, Envelope, Frozen, Money, NonEmptyStr, Role, Rules, ServiceName,
-    ShortStr, Signature, describe,
+    ARCHIVE_DOCUMENTS_MAX, DEPARTMENTS_MAX, Attachment, Attachments, ComplaintCommand, Envelope, Frozen,
+    Money, NonEmptyStr, Role, Rules, ServiceName, ShortStr, Signature, describe,
 )
 from contracts.quality import Determination, ResponsibleParty
 from contracts.registration import Channel, Customer, ProductDetails, RequestKind, Severity, Subject
@@ -209,7 +209,7 @@ class ComplaintClassified(Envelope):
     kind: RequestKind
     channel: Channel
     track: HandlingTrack
-    crosses_departments: bool = False
+    crosses_departments: StrictBool = False
     rationale: NonEmptyStr | None = None
     customer: Customer
     product: ProductDetails | None = None
@@ -230,8 +230,8 @@ class InternalMemoFiled(Envelope):
     customer: Customer
     description: NonEmptyStr = Field(description="Detailed description of the complaint")
     requested_reply_by: AwareDatetime
-    attachments: list[Attachment] = Field(default_factory=list, description="Faxes, samples, photos")
-    registration_form_attached: bool = True
+    attachments: Attachments = Field(default_factory=list, description="Faxes, samples, photos")
+    registration_form_attached: StrictBool = True
 
     @model_validator(mode="after")
     def _reply_time(self) -> InternalMemoFiled:
@@ -252,7 +252,7 @@ class InternalMemoDispatched(Envelope):
     destination: Destination
     department: ShortStr = Field(description="The department or person the memo went to")
     description: NonEmptyStr
-    attachments: list[Attachment] = Field(default_factory=list)
+    attachments: Attachments = Field(default_factory=list)
     memo_received_at: AwareDatetime
     dispatch_due_at: AwareDatetime = Field(description="2 working hours after memo_received_at")
     requested_reply_by: AwareDatetime
@@ -267,10 +267,10 @@ class StaffComplaintInvestigated(Envelope):
     memo_id: UUID | None = None
     staff_member: ShortStr
     supervisor: ShortStr
-    substantiated: bool = Field(description="Whether the complaint was found true")
+    substantiated: StrictBool = Field(description="Whether the complaint was found true")
     findings: NonEmptyStr
     opinion: NonEmptyStr = Field(description="The supervisor's proposed handling")
-    exceeds_supervisor_authority: bool = Field(
+    exceeds_supervisor_authority: StrictBool = Field(
         description="True: the HQ clerk takes it to the marketing director (§5.3.2⑶)"
     )
 
@@ -287,7 +287,7 @@ class DepartmentReplyReceived(Envelope):
     proposed_remedy: NonEmptyStr | None = None
     signed_by: Signature = Field(description="The department head's signature")
     requested_reply_by: AwareDatetime
-    attachments: list[Attachment] = Field(default_factory=list)
+    attachments: Attachments = Field(default_factory=list)
 
     @property
     def late(self) -> bool:
@@ -307,7 +307,7 @@ class ReplyApproved(Envelope):
     approved_reply: NonEmptyStr = Field(description="The reply as approved, to be given to the customer")
     remedy: NonEmptyStr | None = None
     compensation: Money | None = Field(default=None, description="CNY offered to the customer, if any")
-    final: bool = Field(description="True: the approval chain is complete and the customer can be answered")
+    final: StrictBool = Field(description="True: the approval chain is complete and the customer can be answered")
     customer_reply_due_at: AwareDatetime | None = Field(
         default=None, description="1 working hour after the final approval (§5.3.1⑹); set when final"
     )
@@ -328,13 +328,14 @@ class SeriousComplaintEscalated(Envelope):
     PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
     event_type: Literal["SeriousComplaintEscalated"] = "SeriousComplaintEscalated"
     schema_version: Literal[1] = 1
-    reasons: list[SeriousReason] = Field(min_length=1)
+    reasons: list[SeriousReason] = Field(min_length=1, max_length=len(SeriousReason))
     subject: Subject
     description: NonEmptyStr
     customer: Customer
     claim_amount: Money | None = Field(default=None, description="CNY claimed, if any")
-    departments: list[ShortStr] = Field(min_length=1, description="Departments whose heads are called in")
-    notified_roles: list[Role] = Field(min_length=1)
+    departments: list[ShortStr] = Field(min_length=1, max_length=DEPARTMENTS_MAX,
+                                       description="Departments whose heads are called in")
+    notified_roles: list[Role] = Field(min_length=1, max_length=len(Role))
 
     @model_validator(mode="after")
     def _general_manager(self) -> SeriousComplaintEscalated:
@@ -403,7 +404,7 @@ class CustomerReplied(Envelope):
     compensation: Money | None = None
     approved_by: ShortStr
     due_at: AwareDatetime | None = None
-    customer_accepts: bool | None = Field(default=None, description="None when the customer has not said")
+    customer_accepts: StrictBool | None = Field(default=None, description="None when the customer has not said")
 
 
 class DisputeRaised(Envelope):
@@ -437,7 +438,7 @@ class DisputeRuled(Envelope):
     ruled_by: ShortStr
     outcome: DisputeOutcome
     ruling: NonEmptyStr
-    final: bool
+    final: StrictBool
     determination: Determination | None = Field(
         default=None, description="For a quality dispute: the determination the ruling reached"
     )
@@ -467,7 +468,7 @@ class ComplaintClosed(Envelope):
     severity: Severity
     kind: RequestKind
     received_at: AwareDatetime = Field(description="When the complaint was received at intake")
-    customer_agrees: bool | None = None
+    customer_agrees: StrictBool | None = None
     follow_up_due_at: AwareDatetime | None = None
 
 
@@ -479,7 +480,7 @@ class SatisfactionFollowUpRecorded(Envelope):
     schema_version: Literal[1] = 1
     contacted_by: ShortStr
     channel: Channel
-    reached_customer: bool
+    reached_customer: StrictBool
     satisfaction: Satisfaction | None = None
     comments: NonEmptyStr | None = None
 
@@ -501,7 +502,7 @@ class ComplaintArchived(Envelope):
     archived_by: ShortStr
     category: Subject
     archive_ref: ShortStr
-    documents: list[Attachment] = Field(default_factory=list)
+    documents: list[Attachment] = Field(default_factory=list, max_length=ARCHIVE_DOCUMENTS_MAX)
 
 
 # --- commands (HTTP users) --------------------------------------------------------------------
@@ -516,7 +517,7 @@ class ClassifyComplaint(ComplaintCommand):
     severity: Severity
     kind: RequestKind
     track: HandlingTrack
-    crosses_departments: bool = False
+    crosses_departments: StrictBool = False
     rationale: NonEmptyStr | None = None
 
 
@@ -529,7 +530,7 @@ class FileInternalMemo(ComplaintCommand):
     addressed_to: Destination
     description: NonEmptyStr
     requested_reply_by: AwareDatetime
-    attachments: list[Attachment] = Field(default_factory=list)
+    attachments: Attachments = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _reply_time(self) -> FileInternalMemo:
@@ -556,10 +557,10 @@ class RecordStaffInvestigation(ComplaintCommand):
     schema_version: Literal[1] = 1
     memo_id: UUID | None = None
     staff_member: ShortStr
-    substantiated: bool
+    substantiated: StrictBool
     findings: NonEmptyStr
     opinion: NonEmptyStr
-    exceeds_supervisor_authority: bool
+    exceeds_supervisor_authority: StrictBool
 
 
 class RecordDepartmentReply(ComplaintCommand):
@@ -572,7 +573,7 @@ class RecordDepartmentReply(ComplaintCommand):
     reply: NonEmptyStr
     proposed_remedy: NonEmptyStr | None = None
     signed_by: Signature
-    attachments: list[Attachment] = Field(default_factory=list)
+    attachments: Attachments = Field(default_factory=list)
 
 
 class ApproveReply(ComplaintCommand):
@@ -585,7 +586,7 @@ class ApproveReply(ComplaintCommand):
     approved_reply: NonEmptyStr
     remedy: NonEmptyStr | None = None
     compensation: Money | None = None
-    final: bool
+    final: StrictBool
 
     @model_validator(mode="after")
     def _authority(self) -> ApproveReply:
@@ -598,8 +599,8 @@ class EscalateSeriousComplaint(ComplaintCommand):
 
     command_type: Literal["EscalateSeriousComplaint"] = "EscalateSeriousComplaint"
     schema_version: Literal[1] = 1
-    reasons: list[SeriousReason] = Field(min_length=1)
-    departments: list[ShortStr] = Field(min_length=1)
+    reasons: list[SeriousReason] = Field(min_length=1, max_length=len(SeriousReason))
+    departments: list[ShortStr] = Field(min_length=1, max_length=DEPARTMENTS_MAX)
     claim_amount: Money | None = None
 
 
@@ -610,7 +611,7 @@ class ReplyToCustomer(ComplaintCommand):
     schema_version: Literal[1] = 1
     channel: Channel
     reply: NonEmptyStr
-    customer_accepts: bool | None = None
+    customer_accepts: StrictBool | None = None
 
 
 class RaiseDispute(ComplaintCommand):
@@ -651,7 +652,7 @@ class CloseComplaint(ComplaintCommand):
     schema_version: Literal[1] = 1
     outcome: ClosureOutcome
     resolution_summary: NonEmptyStr
-    customer_agrees: bool | None = None
+    customer_agrees: StrictBool | None = None
 
 
 class RecordSatisfactionFollowUp(ComplaintCommand):
@@ -660,7 +661,7 @@ class RecordSatisfactionFollowUp(ComplaintCommand):
     command_type: Literal["RecordSatisfactionFollowUp"] = "RecordSatisfactionFollowUp"
     schema_version: Literal[1] = 1
     channel: Channel
-    reached_customer: bool
+    reached_customer: StrictBool
     satisfaction: Satisfaction | None = None
     comments: NonEmptyStr | None = None
 
@@ -679,4 +680,4 @@ class ArchiveComplaint(ComplaintCommand):
     command_type: Literal["ArchiveComplaint"] = "ArchiveComplaint"
     schema_version: Literal[1] = 1
     archive_ref: ShortStr
-    documents: list[Attachment] = Field(default_factory=list)
+    documents: list[Attachment] = Field(default_factory=list, max_length=ARCHIVE_DOCUMENTS_MAX)
