@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from contracts.envelope import ServiceName
+from contracts.envelope import ServiceName, utc_now
 from contracts.registration import Customer, ProductDetails, RegisterComplaint
-from services.common.domain import EventMeta
+from services.common.domain import DomainError, EventMeta
 from services.common.store import ServiceApplication
 from services.intake.domain.form_numbers import FormNumberSequence, business_day, sequence_id
-from services.intake.domain.registration import ComplaintRegistration, complaint_id_for
+from services.intake.domain.registration import (
+    ComplaintRegistration, check_received_at, complaint_id_for, form_fingerprint,
+)
+
+
+class CommandIdReused(DomainError):
+    """The command id was used before for a different registration form."""
+
+    status = 409
 
 
 @dataclass(frozen=True)
@@ -29,23 +39,47 @@ class IntakeApplication(ServiceApplication):
     SERVICE = ServiceName.INTAKE
     VALUE_TYPES = (EventMeta, Customer, ProductDetails)
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, clock: Callable[[], datetime] = utc_now,
+                 received_at_max_skew: timedelta = timedelta(minutes=5),
+                 received_at_window: timedelta = timedelta(days=7), **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.clock = clock
+        self.received_at_max_skew = received_at_max_skew
+        self.received_at_window = received_at_window
         self._sequence_locks: defaultdict[UUID, threading.RLock] = defaultdict(threading.RLock)
 
-    def register_complaint(self, command: RegisterComplaint) -> Registered:
-        """Registrations at one branch and day take turns within this process; between
+    def register_complaint(self, command: RegisterComplaint, may_backdate: bool = False) -> Registered:
+        """Register the complaint, or return the one this command id registered before.
+
+        A repeated command id with another form is refused (409, `command_id`); a new
+        registration's `received_at` must lie within the window (422, `received_at`).
+        Registrations at one branch and day take turns within this process; between
         processes the store's optimistic concurrency decides, and the loser retries."""
+        existing = self._existing(command)
+        if existing is not None:
+            return existing
+        check_received_at(command.received_at, self.clock(), self.received_at_max_skew,
+                          self.received_at_window, may_backdate)
         with self._sequence_locks[sequence_id(command.branch, business_day(command.received_at))]:
             return self._register(command)
 
-    def _register(self, command: RegisterComplaint) -> Registered:
+    def _existing(self, command: RegisterComplaint) -> Registered | None:
         complaint_id = complaint_id_for(command.command_id)
         try:
             existing: ComplaintRegistration = self.repository.get(complaint_id)
-            return Registered(complaint_id, existing.form_number, created=False)
         except AggregateNotFoundError:
-            pass
+            return None
+        stored = getattr(existing, "form_fingerprint", None)  # None: registered before fingerprints
+        if stored is not None and stored != form_fingerprint(command):
+            raise CommandIdReused(f"command_id {command.command_id} was already used for another registration "
+                                  f"({existing.form_number}); send a new command_id", field="command_id")
+        return Registered(complaint_id, existing.form_number, created=False)
+
+    def _register(self, command: RegisterComplaint) -> Registered:
+        complaint_id = complaint_id_for(command.command_id)
+        existing = self._existing(command)
+        if existing is not None:
+            return existing
         day = business_day(command.received_at)
         try:
             sequence: FormNumberSequence = self.repository.get(sequence_id(command.branch, day))

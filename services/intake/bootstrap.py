@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from fastapi import FastAPI
 
+from contracts.envelope import utc_now
 from services.common.http import create_http_app
 from services.common.runtime import ServiceParts, ServiceRuntime
 from services.common.settings import ServiceSettings
 from services.common.store import store_env
 from services.intake.application import IntakeApplication
 from services.intake.entrypoints.http import router
+from services.intake.settings import IntakeSettings
 
 
-def create_app(settings: ServiceSettings) -> FastAPI:
-    app = IntakeApplication(env=store_env(settings))
-    return create_http_app(ServiceRuntime(settings, ServiceParts(app=app)), [router])
+def create_app(settings: ServiceSettings, clock: Callable[[], datetime] = utc_now) -> FastAPI:
+    window = settings if isinstance(settings, IntakeSettings) else IntakeSettings()
+    app = IntakeApplication(env=store_env(settings), clock=clock,
+                            received_at_max_skew=window.received_at_max_skew,
+                            received_at_window=window.received_at_window)
+    api = create_http_app(ServiceRuntime(settings, ServiceParts(app=app)), [router])
+    api.state.clock = clock
+    return api

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
@@ -14,18 +14,34 @@ from contracts.envelope import ServiceName, stable_event_id
 from contracts.registration import ComplaintRegistered
 from contracts.registry import parse_event, serialize_event
 from services.common.publishing import to_integration_event
-from services.intake.application import IntakeApplication
+from services.common.domain import DomainError, InvalidCommand
+from services.intake.application import CommandIdReused, IntakeApplication
 from services.intake.domain.form_numbers import business_day
-from services.intake.domain.registration import complaint_id_for
-from tests.common.builders import CLERK, in_memory, published, register_command
+from services.intake.domain.registration import ComplaintRegistration, complaint_id_for
+from tests.common.builders import CLERK, POPO, customer, published, register_command, stored_events
 
 NOV25_MORNING = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shanghai
 NOV26_MORNING = datetime(2026, 11, 26, 2, 0, tzinfo=timezone.utc)
+#: Intake's clock in these tests: the registrations below lie within its window.
+NOW = datetime(2026, 11, 27, 2, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    def __init__(self, now: datetime = NOW):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 @pytest.fixture
-def app() -> IntakeApplication:
-    return in_memory(IntakeApplication)
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(clock: Clock) -> IntakeApplication:
+    return IntakeApplication(env=dict(POPO), clock=clock)
 
 
 def register(app: IntakeApplication, branch: str = "SH01", received_at: datetime = NOV25_MORNING, **kw) -> str:
@@ -182,3 +198,101 @@ def test_concurrent_registration_loses_cleanly_and_retry_gets_next_number(app: I
     assert app.register_complaint(rival).form_number == "SH01-20261125-0001"
     assert retried.form_number == "SH01-20261125-0002"
     assert [e.form_number for e in published(app)] == ["SH01-20261125-0001", "SH01-20261125-0002"]
+
+
+# --- the same command id, the same form (issue 5: intake inputs) -------------------------------------
+
+def test_same_command_id_with_another_form_is_409_naming_command_id_and_writes_nothing(
+        app: IntakeApplication) -> None:
+    command = register_command()
+    first = app.register_complaint(command)
+    stored = notification_count(app)
+
+    other = register_command(command_id=command.command_id, description="A different complaint altogether.")
+    with pytest.raises(CommandIdReused) as refused:
+        app.register_complaint(other)
+
+    assert refused.value.status == 409 and refused.value.field == "command_id"
+    assert first.form_number in str(refused.value)
+    assert notification_count(app) == stored
+    assert app.register_complaint(command) == type(first)(first.complaint_id, first.form_number, created=False)
+
+
+def test_a_form_that_differs_only_by_defaults_spelled_out_is_the_same(app: IntakeApplication) -> None:
+    command = register_command()
+    assert "kind" in command.model_fields_set
+    spelled = register_command(command_id=command.command_id, kind="complaint",
+                               customer=customer(), issued_at=datetime(2026, 11, 26, tzinfo=timezone.utc))
+    first = app.register_complaint(command)
+    assert app.register_complaint(spelled).complaint_id == first.complaint_id
+
+
+def test_a_registration_stored_before_fingerprints_counts_as_the_same(app: IntakeApplication) -> None:
+    command = register_command()
+    first = app.register_complaint(command)
+    registration: ComplaintRegistration = app.get_registration(first.complaint_id)
+    [registered] = [e for e in stored_events(app) if type(e).__name__ == "Registered"]
+    assert registered.form_fingerprint and registration.form_fingerprint == registered.form_fingerprint
+    registration.form_fingerprint = None  # as rebuilt from an event stored before fingerprints existed
+    app.repository.cache = None  # type: ignore[assignment]
+    original_get = app.repository.get
+    app.repository.get = lambda *a, **kw: registration if a[0] == first.complaint_id else original_get(*a, **kw)
+    other = register_command(command_id=command.command_id, description="Changed in a later client version.")
+    assert app.register_complaint(other).form_number == first.form_number
+
+
+def test_an_old_registered_event_without_a_fingerprint_still_rebuilds(app: IntakeApplication) -> None:
+    first = app.register_complaint(register_command())
+    [notification] = [n for n in app.recorder.select_notifications(1, 100) if n.topic.endswith("Registered")]
+    state = app.mapper.transcoder.decode(notification.state)
+    del state["form_fingerprint"]
+    event = object.__new__(ComplaintRegistration.Registered)
+    object.__setattr__(event, "__dict__", state | {"originator_id": first.complaint_id, "originator_version": 1})
+    rebuilt = event.mutate(None)
+    assert rebuilt.form_fingerprint is None and rebuilt.form_number == first.form_number
+
+
+# --- received_at within a sane window (rule 12) ---------------------------------------------------------
+
+@pytest.mark.parametrize("received_at", [
+    datetime(2030, 1, 1, 2, 0, tzinfo=timezone.utc),
+    NOW + timedelta(minutes=6),
+    NOW - timedelta(days=8),
+], ids=["2030", "6-minutes-ahead", "8-days-ago"])
+def test_received_at_outside_the_window_is_refused_naming_it(app: IntakeApplication, received_at: datetime) -> None:
+    with pytest.raises(InvalidCommand) as refused:
+        register(app, received_at=received_at)
+    assert refused.value.status == 422 and refused.value.field == "received_at"
+    assert notification_count(app) == 0
+
+
+@pytest.mark.parametrize("received_at", [NOW + timedelta(minutes=4), NOW - timedelta(days=6, hours=23)],
+                         ids=["within-clock-skew", "six-days-ago"])
+def test_received_at_within_the_window_is_accepted(app: IntakeApplication, received_at: datetime) -> None:
+    assert register(app, received_at=received_at).startswith("SH01-")
+
+
+def test_a_role_that_may_backdate_registers_eight_days_back(app: IntakeApplication) -> None:
+    command = register_command(received_at=NOW - timedelta(days=8))
+    assert app.register_complaint(command, may_backdate=True).form_number == "SH01-20261119-0001"
+    with pytest.raises(InvalidCommand):  # but not into the future
+        app.register_complaint(register_command(received_at=datetime(2030, 1, 1, tzinfo=timezone.utc)),
+                               may_backdate=True)
+
+
+def test_the_window_moves_with_the_clock(app: IntakeApplication, clock: Clock) -> None:
+    received = NOW - timedelta(days=6)
+    assert register(app, received_at=received)
+    clock.now = NOW + timedelta(days=2)
+    with pytest.raises(InvalidCommand):
+        register(app, received_at=received)
+
+
+def test_a_retry_after_the_window_closed_still_returns_the_first_result(app: IntakeApplication,
+                                                                         clock: Clock) -> None:
+    command = register_command(received_at=NOW - timedelta(days=6))
+    first = app.register_complaint(command)
+    clock.now = NOW + timedelta(days=30)
+    again = app.register_complaint(command)
+    assert (again.form_number, again.created) == (first.form_number, False)
+    assert isinstance(CommandIdReused("x"), DomainError)
