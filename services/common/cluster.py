@@ -12,12 +12,14 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 
 from contracts.envelope import ServiceName
 from services.common.devbroker import DevBroker, free_port
+from services.common.tokens import DEFAULT_TTL, mint_token
 
 SERVICES = list(ServiceName)
 
@@ -43,6 +45,15 @@ class LocalCluster:
     def url(self, service: ServiceName) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
+    def token(self, user: str, role: str, branch: str | None = None, region: str | None = None,
+              ttl: timedelta = DEFAULT_TTL) -> str:
+        """A token the cluster's services accept: signed with the local key of its data dir."""
+        return mint_token(self.workdir, user, role, branch, region, ttl)
+
+    def auth(self, user: str, role: str, branch: str | None = None, region: str | None = None) -> dict[str, str]:
+        """`Authorization` header for that user."""
+        return {"Authorization": f"Bearer {self.token(user, role, branch, region)}"}
+
     def log_path(self, service: ServiceName | str) -> Path:
         name = service.value if isinstance(service, ServiceName) else service
         return self.workdir / "logs" / f"{name}.log"
@@ -59,7 +70,9 @@ class LocalCluster:
 
     def service_env(self, service: ServiceName) -> dict[str, str]:
         prefix = service.value.upper()
-        env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL")}
+        # The cluster's services trust the local key of its data dir (see `token`), whatever
+        # identity provider this shell may be configured for.
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL") and not k.startswith("AUTH_")}
         env |= {
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "COMPLAINTS_DATA_DIR": str(self.workdir),

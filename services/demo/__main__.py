@@ -19,29 +19,41 @@ def main() -> int:
     workdir = Path("var/demo")
     shutil.rmtree(workdir, ignore_errors=True)
     print("Starting the tansu broker and five services (SQLite stores in var/demo) ...", flush=True)
-    with LocalCluster(workdir) as cluster, httpx.Client(timeout=10) as client:
+    with LocalCluster(workdir) as cluster:
+        # Reads go out as an operator (an audit of every service); commands as the people who send them.
+        client = httpx.Client(timeout=10, headers=cluster.auth(**samples.OPERATOR))
         urls = {s: cluster.url(s) for s in ServiceName}
         for service in ServiceName:
             print(f"  {service.value:<8} {urls[service]}  (log: {cluster.log_path(service)})")
+        print(f"Tokens are signed with the local key in {workdir}/keys; mint one with\n"
+              f"  python -m services.common.tokens --data-dir {workdir} --user clerk-li --role branch_clerk "
+              "--branch SH01")
         submitted = {}
         for label, body in [("product quality", samples.quality_complaint()),
                             ("staff", samples.staff_complaint()),
                             ("minor, closed on the spot", samples.minor_complaint())]:
-            receipt = client.post(f"{urls[ServiceName.INTAKE]}/complaints", json=body)
+            clerk = samples.clerk_of(body["branch"])
+            receipt = client.post(f"{urls[ServiceName.INTAKE]}/complaints", json=body, headers=cluster.auth(**clerk))
             receipt.raise_for_status()
             submitted[label] = receipt.json()
-            print(f"Registered {label} complaint: form {receipt.json()['form_number']}")
+            print(f"Registered {label} complaint as {clerk['user']}: form {receipt.json()['form_number']}")
 
         bad = client.post(f"{urls[ServiceName.INTAKE]}/complaints",
-                          json={**samples.quality_complaint(), "product": None})
+                          json={**samples.quality_complaint(), "product": None}, headers=cluster.auth(**samples.CLERK))
         print(f"A product complaint without product details is refused: {bad.status_code} "
               f"{bad.json()['detail'][0]['msg']}")
+        anonymous = httpx.post(f"{urls[ServiceName.INTAKE]}/complaints", json=samples.quality_complaint())
+        print(f"Without a token: {anonymous.status_code} {anonymous.json()['detail'][0]['msg']}")
+        elsewhere = client.get(f"{urls[ServiceName.INTAKE]}/complaints/{submitted['product quality']['complaint_id']}"
+                               "/history", headers=cluster.auth(**samples.clerk_of("BJ02")))
+        print(f"The Beijing clerk asks for the Shanghai complaint: {elsewhere.status_code} (not in their branch)")
 
         quality = submitted["product quality"]["complaint_id"]
         wait_for_events(client, urls[ServiceName.QUALITY], quality, "Opened")
         print("Quality opened an investigation; the regional manager records the on-site determination ...")
         client.post(f"{urls[ServiceName.QUALITY]}/complaints/{quality}/on-site-determination",
-                    json=samples.obvious_defect_determination()).raise_for_status()
+                    json=samples.obvious_defect_determination(),
+                    headers=cluster.auth(**samples.MANAGER)).raise_for_status()
         wait_for_events(client, urls[ServiceName.NOTIFY], quality, "Recorded", count=3)
         wait_for_events(client, urls[ServiceName.ROUTING], submitted["staff"]["complaint_id"], "Routed")
 
@@ -54,6 +66,7 @@ def main() -> int:
         print(f"\nNotifications delivered to the log sink ({deliveries}):")
         for line in deliveries.read_text().splitlines():
             print("  " + line[:160])
+        client.close()
         print("\nStopping ...")
     print("Done.")
     return 0

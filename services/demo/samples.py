@@ -1,4 +1,8 @@
-"""Sample commands for the demo, the end-to-end tests and the benchmark."""
+"""Sample commands for the demo, the end-to-end tests and the benchmark.
+
+The bodies carry no actor: the acting user is the bearer token's (`CLERK`, `MANAGER`
+describe who the demo sends them as; `LocalCluster.auth(**CLERK)` makes the header).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,20 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from uuid import uuid4
 
-CLERK = {"user_id": "clerk-li", "role": "branch_clerk", "branch": "SH01"}
-MANAGER = {"user_id": "rm-wang", "role": "regional_manager", "branch": "SH01"}
+CLERK = {"user": "clerk-li", "role": "branch_clerk", "branch": "SH01"}
+MANAGER = {"user": "rm-wang", "role": "regional_manager", "region": "EAST"}
+OPERATOR = {"user": "ops-zhou", "role": "operator"}
+
+
+def clerk_of(branch: str) -> dict[str, str]:
+    """The branch clerk identity for a branch (for `LocalCluster.auth(**clerk_of(b))`)."""
+    return {**CLERK, "user": f"clerk-{branch.lower()}", "branch": branch}
 
 
 def _complaint(branch: str, channel: str, subject: str, severity: str, customer: dict[str, Any],
                description: str, **extra: Any) -> dict[str, Any]:
     return {
         "command_id": str(uuid4()),
-        "actor": {**CLERK, "branch": branch},
         "branch": branch,
         "channel": channel,
         "subject": subject,
@@ -57,10 +66,13 @@ def minor_complaint(branch: str = "GZ03") -> dict[str, Any]:
 def obvious_defect_determination() -> dict[str, Any]:
     return {
         "command_id": str(uuid4()),
-        "actor": MANAGER,
-        "inspector": "rm-wang",
         "determination": "obvious_quality_defect",
         "photo_refs": ["photos/gx200-housing-crack-1.jpg", "photos/gx200-housing-crack-2.jpg"],
         "memo": "Casting flaw along the housing seam; not caused by handling or use.",
         "customer_agrees": True,
     }
+
+
+def manager_of(region: str) -> dict[str, str]:
+    """The regional manager identity for a region."""
+    return {**MANAGER, "user": f"rm-{region.lower()}", "region": region}

@@ -1,0 +1,32 @@
+"""One cluster for the whole e2e package: tansu and the five services as OS processes on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from contracts.envelope import ServiceName
+from services.common.cluster import LocalCluster
+from services.demo import samples
+from tests.support import postgres
+
+
+@pytest.fixture(scope="package")
+def cluster(postgres_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    databases = {service: postgres.create_database(f"e2e_{service.value}") for service in ServiceName}
+    workdir = tmp_path_factory.mktemp("cluster")
+    try:
+        with LocalCluster(workdir, {s: postgres.url_for(db) for s, db in databases.items()}) as running:
+            yield running
+    finally:
+        for db in databases.values():
+            postgres.drop_database(db)
+
+
+@pytest.fixture
+def client(cluster: LocalCluster) -> Iterator[httpx.Client]:
+    """Reads as an operator (every branch, every service); commands pass their own `headers=`."""
+    with httpx.Client(timeout=15, headers=cluster.auth(**samples.OPERATOR)) as c:
+        yield c
