@@ -47,6 +47,7 @@ def new_database(postgres_ready: None) -> Iterator[Callable[[], str]]:
 def settings_for(broker: DevBroker, tmp_path: Path) -> Callable[..., ServiceSettings]:
     def make(service: ServiceName, database_url: str | None = None, **overrides: object) -> ServiceSettings:
         cls = ServiceSettings.for_service(service)
-        return cls(kafka_bootstrap_servers=broker.bootstrap_servers, database_url=database_url,
-                   data_dir=tmp_path, **overrides)
+        values = dict(kafka_bootstrap_servers=broker.bootstrap_servers, database_url=database_url,
+                      data_dir=tmp_path)
+        return cls(**(values | overrides))
     return make

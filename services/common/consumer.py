@@ -1,42 +1,73 @@
 """Tracking consumer: upstream integration events in, new events plus position saved together.
 
-For each batch the broker hands over, messages are grouped by partition. Each group
-is one transaction: the policy's new events and the upstream position (upstream
-service and notification id, tracked per partition, because ids only increase within
-one) are saved together, so a redelivered or republished message produces nothing
-new, whatever the broker did to its offsets. Offsets are committed after the
-transactions; a failure rewinds the batch to be read again. A message that cannot be
-parsed, or that the domain rejects, goes to `<topic>.dlq` with the reason, and
-consumption goes on.
+A loop of its own on aiokafka (no framework subscriber), because what it must do is
+per partition: read each batch, decide every message from its headers, save the policy's
+new events and the upstream position in one transaction, commit exactly the offsets it
+handled, rewind a partition that hit a transient failure, stop one that met a newer
+schema version, and report all of it to health.
+
+Each partition of an upstream topic is a chain: every message carries its notification id
+in the producer's store and the id of the message published before it on that partition.
+The tracked position of (upstream, partition) is the last notification id processed.
+
+- id at or below the position: a duplicate (redelivered or republished): skipped.
+- previous id equal to the position: the next one: processed, and the position moves on.
+- previous id above the position: a gap (something before it has not arrived, e.g. the
+  broker lost it and the relay is republishing): not processed and not skipped over; the
+  partition is read again from the beginning once, and health reports the gap until the
+  missing messages arrive (architecture rule 9).
+
+A message that can never be processed (unreadable, wrong producer, refused by the domain,
+a policy that raises, an event that would break its contract) goes to `<topic>.dlq` with
+the reason and counts as handled; consumption goes on (rules 5 and 10). Only transient
+failures (database, broker) are retried, with backoff. A schema version newer than this
+code knows stops its partition where it is, reported by health, until the service is
+upgraded: it is never dead-lettered or skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
+import random
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError, Tracking
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, Tracking
 
 from contracts.envelope import Envelope, ServiceName
 from contracts.registry import parse_event
 from contracts.topics import dead_letter_topic, events_topic
-from services.common.domain import DomainError
+from services.common.broker import NOTIFICATION_ID_HEADER, PREVIOUS_HEADER, PRODUCER_HEADER
+from services.common.publishing import check_publishable
 from services.common.store import ServiceApplication
+
+try:  # psycopg_pool is present with the postgres extra
+    from psycopg_pool import PoolTimeout
+except ImportError:  # pragma: no cover
+    PoolTimeout = TimeoutError  # type: ignore[misc, assignment]
 
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 8
+
+#: Failures that may pass if the same work is tried again later.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout,
+    KafkaError, ConnectionError, TimeoutError,
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    return isinstance(error, TRANSIENT_ERRORS)
 
 
 class UnitOfWork:
@@ -58,10 +89,34 @@ class UnitOfWork:
         self.aggregates[aggregate.id] = aggregate
         return aggregate
 
+    def check_new_events(self, checked: dict[UUID, int]) -> None:
+        """Every event added since the last check must make a publishable message."""
+        for aggregate in self.aggregates.values():
+            pending = aggregate.pending_events
+            for event in pending[checked.get(aggregate.id, 0):]:
+                check_publishable(self.app.SERVICE, event, self.app.max_message_bytes)
+            checked[aggregate.id] = len(pending)
+
 
 #: A policy reacts to one upstream event by changing aggregates in the unit of work.
 #: It is pure apart from loading aggregates through the unit of work.
 Policy = Callable[[Envelope, UnitOfWork], None]
+
+
+class Step(enum.Enum):
+    DUPLICATE = "duplicate"
+    NEXT = "next"
+    GAP = "gap"
+    CONFLICT = "conflict"
+
+
+def chain_step(position: int, notification_id: int, previous: int) -> Step:
+    """Where a message stands against the tracked position of its partition."""
+    if notification_id <= position:
+        return Step.DUPLICATE
+    if previous == position:
+        return Step.NEXT
+    return Step.GAP if previous > position else Step.CONFLICT
 
 
 @dataclass
@@ -71,17 +126,82 @@ class Rejected:
 
 
 @dataclass
+class Inbound:
+    """A record with its chain headers read (None when they are missing or malformed)."""
+
+    record: ConsumerRecord
+    producer: str | None
+    notification_id: int | None
+    previous: int | None
+
+    @classmethod
+    def read(cls, record: ConsumerRecord) -> Inbound:
+        headers: dict[str, bytes] = {}
+        for key, value in record.headers or ():
+            if isinstance(key, str) and isinstance(value, bytes | bytearray):
+                headers[key] = bytes(value)
+
+        def number(name: str) -> int | None:
+            raw = headers.get(name, b"")
+            return int(raw) if raw.isdigit() and len(raw) < 20 else None
+        producer = headers.get(PRODUCER_HEADER)
+        return cls(record, producer.decode("utf-8", "replace") if producer else None,
+                   number(NOTIFICATION_ID_HEADER), number(PREVIOUS_HEADER))
+
+
+@dataclass
+class Plan:
+    """What one partition's batch comes to: the unit of work, and everything beside it."""
+
+    uow: UnitOfWork
+    position: int
+    new_position: int
+    processed: int = 0
+    duplicates: int = 0
+    dead: list[Rejected] = field(default_factory=list)
+    gap: str | None = None
+    stop_at: tuple[int, str] | None = None  # (offset, why) of a message this code cannot read yet
+
+
+class NewerVersion(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class PartitionState:
+    gap: str | None = None
+    gap_since: float | None = None
+    rescanned: bool = False
+    stopped: str | None = None
+
+
+@dataclass
 class ConsumerStats:
     processed: int = 0
     skipped_duplicates: int = 0
     dead_lettered: int = 0
+    gaps: int = 0
     batches: int = 0
+    retries: int = 0
     last_error: str | None = None
+    last_error_at: float | None = None
+    last_progress_at: float | None = None
     positions: dict[str, int] = field(default_factory=dict)
 
 
-def tracking_name(producer: ServiceName, partition: int) -> str:
-    return f"{producer.value}/p{partition}"
+def tracking_name(producer: ServiceName | str, partition: int) -> str:
+    return f"{getattr(producer, 'value', producer)}/p{partition}"
+
+
+def _newer_version(error: BaseException) -> str | None:
+    """The reason, when a parse failed because the message is newer than this code."""
+    if type(error).__name__ == "NewerSchemaVersion":
+        version, known = getattr(error, "version", "?"), getattr(error, "known", "?")
+        return (f"{getattr(error, 'event_type', 'event')} schema_version {version} is newer than this service "
+                f"knows (up to {known}): upgrade the service; the partition waits here")
+    return None
 
 
 class TrackingConsumer:
@@ -92,127 +212,232 @@ class TrackingConsumer:
         upstreams: Sequence[ServiceName],
         producer: AIOKafkaProducer,
         on_saved: Callable[[], None] = lambda: None,
+        bootstrap_servers: str = "127.0.0.1:9092",
+        max_records: int = 500,
+        metadata_max_age_ms: int = 3000,
     ):
         self.app = app
         self.policy = policy
         self.upstreams = list(upstreams)
+        self.topics = [events_topic(s) for s in self.upstreams]
         self.producer = producer
         self.on_saved = on_saved
+        self.bootstrap_servers = bootstrap_servers
+        self.max_records = max_records
+        self.metadata_max_age_ms = metadata_max_age_ms
         self.stats = ConsumerStats()
         self.group_id = f"complaints-{app.SERVICE.value}"
+        self.partitions: dict[TopicPartition, PartitionState] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._backoff = 0.5
 
-    def subscribe(self, broker: KafkaBroker, max_records: int = 500) -> None:
-        subscriber = broker.subscriber(
-            *[events_topic(s) for s in self.upstreams],
-            batch=True,
-            group_id=self.group_id,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            max_records=max_records,
-            batch_timeout_ms=50,
-            # How long the broker may hold a fetch with nothing new: each hop of a journey can
-            # wait this long, so keep it short (the library's 500 ms default adds up over hops).
-            fetch_max_wait_ms=50,
+    # --- the loop --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers, group_id=self.group_id,
+            client_id=f"{self.group_id}-consumer", enable_auto_commit=False, auto_offset_reset="earliest",
+            fetch_max_wait_ms=50, metadata_max_age_ms=self.metadata_max_age_ms, request_timeout_ms=15000,
         )
-        subscriber(self.handle)
-        self.subscriber = subscriber
-
-    def assigned_partitions(self) -> list[str]:
-        """The partitions this instance owns in its consumer group right now."""
-        consumer = getattr(getattr(self, "subscriber", None), "consumer", None)
-        if consumer is None:
-            return []
-        return sorted(f"{tp.topic}[{tp.partition}]" for tp in consumer.assignment())
-
-    async def handle(self, msg: KafkaMessage) -> None:
-        records: tuple[ConsumerRecord, ...] = msg.raw_message  # type: ignore[assignment]
-        groups: dict[tuple[str, int], list[ConsumerRecord]] = defaultdict(list)
-        for record in records:
-            groups[(record.topic, record.partition)].append(record)
+        consumer.subscribe(self.topics, listener=_Listener(self))
+        await consumer.start()
+        self._consumer = consumer
         try:
-            for (topic, partition), group in groups.items():
-                await self.process_partition(topic, partition, group)
-        except Exception as e:
-            self.stats.last_error = f"{type(e).__name__}: {e}"
-            log.exception("batch failed; it will be read again")
-            await asyncio.sleep(1.0)  # the batch is rewound and redelivered: do not spin
-            raise
-        self.stats.batches += 1
+            while True:
+                batch = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
+                if not batch:
+                    self.stats.last_progress_at = time.time()  # nothing waiting is progress too
+                    continue
+                commits: dict[TopicPartition, int] = {}
+                for tp, records in batch.items():
+                    offset = await self._partition(consumer, tp, records)
+                    if offset is not None:
+                        commits[tp] = offset
+                if commits:
+                    try:
+                        await consumer.commit(commits)
+                    except KafkaError as e:  # a rebalance or a broker away: redelivery is harmless
+                        self._error(f"offset commit failed: {type(e).__name__}: {e}")
+                self.stats.batches += 1
+        finally:
+            self._consumer = None
+            await consumer.stop()
+
+    async def _partition(self, consumer: AIOKafkaConsumer, tp: TopicPartition,
+                         records: list[ConsumerRecord]) -> int | None:
+        """Handle one partition's records; returns the offset to commit (None: commit nothing)."""
+        state = self.partitions.setdefault(tp, PartitionState())
+        try:
+            plan = await self.process(tp.topic, tp.partition, records)
+        except Exception as e:  # noqa: BLE001 - transient by construction: process() refuses the rest
+            self.stats.retries += 1
+            self._error(f"{tp.topic}[{tp.partition}]: {type(e).__name__}: {e}")
+            consumer.seek(tp, records[0].offset)
+            await asyncio.sleep(self._backoff * random.uniform(0.8, 1.2))
+            self._backoff = min(self._backoff * 2, 10.0)
+            return None
+        self._backoff = 0.5
         self.stats.last_error = None
+        self.stats.last_progress_at = time.time()
+        if plan.new_position > plan.position:
+            state.gap, state.gap_since, state.rescanned = None, None, False
+        if plan.stop_at is not None:
+            offset, reason = plan.stop_at
+            consumer.seek(tp, offset)
+            consumer.pause(tp)
+            state.stopped = reason
+            log.error("%s[%d] stopped at offset %d: %s", tp.topic, tp.partition, offset, reason)
+            return offset
+        if plan.gap is not None:
+            if state.gap is None:
+                state.gap_since = time.time()
+                self.stats.gaps += 1
+            state.gap = plan.gap
+            if not state.rescanned:
+                # The missing messages may sit earlier in the partition (the broker came back
+                # empty and a republish was read from the middle): read it from the start once.
+                state.rescanned = True
+                log.warning("%s[%d]: %s; reading the partition again from the beginning",
+                            tp.topic, tp.partition, plan.gap)
+                await consumer.seek_to_beginning(tp)
+                return None
+            log.warning("%s[%d]: %s; waiting for the missing messages", tp.topic, tp.partition, plan.gap)
+        return records[-1].offset + 1
 
-    async def process_partition(self, topic: str, partition: int, records: list[ConsumerRecord]) -> None:
-        events: list[tuple[ConsumerRecord, Envelope]] = []
-        rejected: list[Rejected] = []
-        for record in records:
-            try:
-                event = parse_event(record.value)
-            except ValueError as e:  # pydantic.ValidationError is a ValueError
-                rejected.append(Rejected(record, f"unreadable: {e}"))
-                continue
-            if events_topic(event.producer) != topic:
-                rejected.append(Rejected(record, f"producer: {event.producer} does not publish on {topic}"))
-                continue
-            events.append((record, event))
+    def _error(self, message: str) -> None:
+        self.stats.last_error = message[:1000]
+        self.stats.last_error_at = time.time()
+        log.warning("%s consumer: %s", self.app.SERVICE.value, message)
 
-        by_upstream: dict[ServiceName, list[tuple[ConsumerRecord, Envelope]]] = defaultdict(list)
-        for record, event in events:
-            by_upstream[event.producer].append((record, event))
+    # --- one partition's batch: decide, dead-letter, save ----------------------------------------
 
+    async def process(self, topic: str, partition: int, records: list[ConsumerRecord]) -> Plan:
+        """Process one partition's records in one transaction (retried on a write conflict).
+
+        Raises only transient errors; everything else about a message is decided in the plan.
+        """
+        inbound = [Inbound.read(r) for r in records]
+        producer = _producer_of(topic)
+        name = tracking_name(producer or "unknown", partition)
         dead_lettered: set[int] = set()
-        for producer, items in by_upstream.items():
-            name = tracking_name(producer, partition)
-            for attempt in range(MAX_CONFLICT_RETRIES):
-                uow, fresh, refused = await asyncio.to_thread(self._react, name, items)
-                # Dead-letter before saving: a crash in between repeats the dead letter, never loses it.
-                await self._dead_letter([r for r in refused if r.record.offset not in dead_lettered])
-                dead_lettered.update(r.record.offset for r in refused)
-                if not fresh:
-                    break
-                try:
-                    await asyncio.to_thread(
-                        self.app.save_processed, list(uow.aggregates.values()),
-                        Tracking(name, fresh[-1].notification_id),
-                    )
-                except IntegrityError:
-                    # Another consumer took this position, or an aggregate changed under us:
-                    # read the position again and redo the batch against fresh aggregates.
-                    log.info("conflict saving %s (attempt %d); retrying", name, attempt + 1)
-                    await asyncio.sleep(0.05 * (attempt + 1))
-                    continue
-                self.stats.processed += len(fresh)
-                self.stats.positions[name] = fresh[-1].notification_id
-                self.on_saved()
-                break
-            else:
-                raise RuntimeError(f"could not save {name} after {MAX_CONFLICT_RETRIES} conflicts")
-        await self._dead_letter(rejected)
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            plan = await asyncio.to_thread(self._plan, topic, name, inbound)
+            # Dead-letter before saving: a crash in between repeats the dead letter, never loses it.
+            await self._dead_letter([r for r in plan.dead if r.record.offset not in dead_lettered])
+            dead_lettered.update(r.record.offset for r in plan.dead)
+            if plan.new_position == plan.position:
+                self._count(plan, name)
+                return plan
+            try:
+                await asyncio.to_thread(self.app.save_processed, list(plan.uow.aggregates.values()),
+                                        Tracking(name, plan.new_position))
+            except IntegrityError:
+                # Another consumer took this position, or an aggregate changed under us:
+                # read the position again and redo the batch against fresh aggregates.
+                log.info("conflict saving %s (attempt %d); retrying", name, attempt + 1)
+                await asyncio.sleep(0.05 * (attempt + 1))
+                continue
+            self._count(plan, name)
+            self.on_saved()
+            return plan
+        raise OperationalError(f"could not save {name} after {MAX_CONFLICT_RETRIES} conflicts")
 
-    def _react(
-        self, name: str, items: list[tuple[ConsumerRecord, Envelope]]
-    ) -> tuple[UnitOfWork, list[Envelope], list[Rejected]]:
-        """Run the policy over the unseen events of one partition (in a worker thread)."""
-        last = self.app.recorder.max_tracking_id(name) or 0
-        unseen: list[tuple[ConsumerRecord, Envelope]] = []
-        for record, event in items:
-            if event.notification_id > last:
-                unseen.append((record, event))
-                last = event.notification_id
-            else:
-                self.stats.skipped_duplicates += 1
-        refused: dict[int, Rejected] = {}
-        while True:  # start again without an event the domain refused, so nothing half-applied stays
-            uow = UnitOfWork(self.app)
-            for index, (record, event) in enumerate(unseen):
-                if index in refused:
-                    continue
-                try:
-                    self.policy(event, uow)
-                except DomainError as e:
-                    field_ = f"{e.field}: " if e.field else ""
-                    refused[index] = Rejected(record, f"refused by {self.app.SERVICE.value}: {field_}{e}")
-                    break
-            else:
-                return uow, [event for _, event in unseen], list(refused.values())
+    def _count(self, plan: Plan, name: str) -> None:
+        self.stats.processed += plan.processed
+        self.stats.skipped_duplicates += plan.duplicates
+        self.stats.positions[name] = plan.new_position
+
+    def _plan(self, topic: str, name: str, inbound: list[Inbound]) -> Plan:
+        """Decide every message against the chain and run the policy (in a worker thread).
+
+        Messages are taken in chain order, not arrival order: a pass over the batch handles
+        each message whose previous id is the position reached, and passes repeat while they
+        make progress, so a message that arrived before its predecessor is still processed
+        once the predecessor is. What is left then is a gap.
+        """
+        position = self.app.recorder.max_tracking_id(name) or 0
+        refused: dict[int, Rejected] = {}  # by offset: refused by the domain or the policy
+        while True:  # start again without a refused event, so nothing half-applied stays
+            plan = Plan(UnitOfWork(self.app), position, position)
+            checked: dict[UUID, int] = {}
+            pending: list[Inbound] = []
+            for item in inbound:
+                reason = self._unchained(topic, item)
+                if reason:
+                    plan.dead.append(Rejected(item.record, reason))
+                else:
+                    pending.append(item)
+            restart = False
+            progress = True
+            while progress and pending and not restart and plan.stop_at is None:
+                progress = False
+                later: list[Inbound] = []
+                for item in pending:
+                    if restart or plan.stop_at is not None:
+                        break
+                    step = chain_step(plan.new_position, item.notification_id, item.previous)  # type: ignore[arg-type]
+                    if step is Step.DUPLICATE:
+                        plan.duplicates += 1
+                        continue
+                    if step is not Step.NEXT:
+                        later.append(item)
+                        continue
+                    progress = True
+                    restart = self._handle(item, plan, checked, refused)
+                pending = later
+            if restart:
+                continue
+            if pending and plan.stop_at is None:
+                first = min(pending, key=lambda i: i.notification_id)  # type: ignore[arg-type, return-value]
+                step = chain_step(plan.new_position, first.notification_id, first.previous)  # type: ignore[arg-type]
+                plan.gap = (f"{step.value} on {name}: processed up to notification {plan.new_position}, "
+                            f"got {first.notification_id} whose previous is {first.previous}")
+            return plan
+
+    @staticmethod
+    def _unchained(topic: str, item: Inbound) -> str | None:
+        if item.notification_id is None or item.previous is None or item.producer is None:
+            return ("unchained: no notification_id, previous_notification_id and producer headers "
+                    "(not published by a relay)")
+        if events_topic_or_none(item.producer) != topic:
+            return f"producer: {item.producer} does not publish on {topic}"
+        return None
+
+    def _handle(self, item: Inbound, plan: Plan, checked: dict[UUID, int], refused: dict[int, Rejected]) -> bool:
+        """Apply the next message of the chain to the plan; True when the batch must start again."""
+        record = item.record
+        if record.offset in refused:
+            plan.dead.append(refused[record.offset])
+            plan.new_position = item.notification_id  # type: ignore[assignment]
+            return False
+        try:
+            event = parse_event(record.value)
+        except Exception as e:  # noqa: BLE001 - any parse failure is the message's, for good
+            newer = _newer_version(e)
+            if newer is not None:
+                plan.stop_at = (record.offset, newer)
+                return False
+            plan.dead.append(Rejected(record, f"unreadable: {type(e).__name__}: {_short(e)}"))
+            plan.new_position = item.notification_id  # type: ignore[assignment]
+            return False
+        if event.notification_id != item.notification_id or event.producer.value != item.producer:
+            plan.dead.append(Rejected(record, "headers: notification_id or producer differ from the body"))
+            plan.new_position = item.notification_id  # type: ignore[assignment]
+            return False
+        try:
+            self.policy(event, plan.uow)
+            plan.uow.check_new_events(checked)
+        except Exception as e:  # noqa: BLE001
+            if is_transient(e):
+                raise
+            field_ = getattr(e, "field", None)
+            where = f"{field_}: " if field_ else ""
+            refused[record.offset] = Rejected(
+                record, f"refused by {self.app.SERVICE.value}: {type(e).__name__}: {where}{_short(e)}")
+            return True
+        plan.processed += 1
+        plan.new_position = item.notification_id  # type: ignore[assignment]
+        return False
 
     async def _dead_letter(self, rejected: list[Rejected]) -> None:
         for item in rejected:
@@ -222,6 +447,7 @@ class TrackingConsumer:
                 dead_letter_topic(record.topic),
                 value=record.value,
                 key=record.key,
+                partition=record.partition,
                 headers=[
                     ("error", item.reason[:4000].encode()),
                     ("consumer", self.app.SERVICE.value.encode()),
@@ -229,6 +455,83 @@ class TrackingConsumer:
                     ("source_partition", str(record.partition).encode()),
                     ("source_offset", str(record.offset).encode()),
                     ("dead_lettered_at", str(time.time()).encode()),
+                    *[(k, v) for k, v in (record.headers or ()) if k in (NOTIFICATION_ID_HEADER, PRODUCER_HEADER)],
                 ],
             )
             self.stats.dead_lettered += 1
+
+    # --- health ----------------------------------------------------------------------------------
+
+    def assigned_partitions(self) -> list[str]:
+        """The partitions this instance owns in its consumer group right now."""
+        if self._consumer is None:
+            return []
+        return sorted(f"{tp.topic}[{tp.partition}]" for tp in self._consumer.assignment())
+
+    def lag(self) -> int | None:
+        """Messages on the assigned partitions not yet read (None before the first fetch)."""
+        consumer = self._consumer
+        if consumer is None:
+            return None
+        total, known = 0, False
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                position = consumer._subscription.subscription.assignment.state_value(tp).position  # noqa: SLF001
+            except Exception:  # noqa: BLE001 - not yet positioned
+                position = None
+            if position is None:
+                continue
+            known = True
+            total += max(0, highwater - position)
+        return total if known else None
+
+    def report(self) -> dict[str, Any]:
+        s = self.stats
+        return {
+            "group_id": self.group_id, "assigned": self.assigned_partitions(), "lag": self.lag(),
+            "processed": s.processed, "skipped_duplicates": s.skipped_duplicates,
+            "dead_lettered": s.dead_lettered, "gaps_seen": s.gaps, "batches": s.batches, "retries": s.retries,
+            "positions": dict(s.positions), "last_error": s.last_error,
+            "last_error_at": _iso(s.last_error_at), "last_progress_at": _iso(s.last_progress_at),
+            "stopped": {f"{tp.topic}[{tp.partition}]": st.stopped for tp, st in self.partitions.items() if st.stopped},
+            "gaps": {f"{tp.topic}[{tp.partition}]": st.gap for tp, st in self.partitions.items() if st.gap},
+        }
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, owner: TrackingConsumer):
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        for tp in revoked:
+            self.owner.partitions.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        for tp in assigned:
+            self.owner.partitions[tp] = PartitionState()
+
+
+def _producer_of(topic: str) -> ServiceName | None:
+    for service in ServiceName:
+        if events_topic(service) == topic:
+            return service
+    return None
+
+
+def events_topic_or_none(producer: str) -> str | None:
+    try:
+        return events_topic(ServiceName(producer))
+    except ValueError:
+        return None
+
+
+def _short(error: BaseException, limit: int = 600) -> str:
+    text = str(error)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _iso(moment: float | None) -> str | None:
+    return None if moment is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))

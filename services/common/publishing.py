@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.persistence import Notification
 from pydantic import ValidationError
 
 from contracts.envelope import Envelope, ServiceName, stable_event_id
+from contracts.registry import serialize_event
 from services.common.domain import InvalidCommand
+
+#: Room kept for the record's key and headers beside the serialized event.
+HEADER_ALLOWANCE = 1024
 
 
 class UnpublishableEvent(InvalidCommand):
     """A command or reaction would store an event that does not satisfy its contract."""
+
 
 ENVELOPE_FIELDS = set(Envelope.model_fields)
 
@@ -46,15 +52,61 @@ def to_integration_event(service: ServiceName, domain_event: Any, notification_i
     )
 
 
-def check_publishable(service: ServiceName, domain_event: Any) -> None:
-    """Raise `UnpublishableEvent` naming the field when the event would not make a valid message."""
+def check_publishable(service: ServiceName, domain_event: Any, max_bytes: int) -> None:
+    """Raise `UnpublishableEvent` naming the field when the event would not make a valid message,
+    or one larger than the broker takes."""
     try:
-        to_integration_event(service, domain_event, notification_id=1)
+        event = to_integration_event(service, domain_event, notification_id=1)
     except ValidationError as e:
         first = e.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or None
         raise UnpublishableEvent(f"{type(domain_event).__qualname__} would not be a valid "
                                  f"{e.title}: {first['msg']}", field=field) from e
+    if event is not None:
+        size = len(serialize_event(event)) + HEADER_ALLOWANCE
+        if size > max_bytes:
+            raise UnpublishableEvent(
+                f"{event.event_type} would be a {size}-byte message; the limit is {max_bytes} bytes",
+                field=None)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One stored event ready to go out: its place in the log, the event and its bytes."""
+
+    notification_id: int
+    event: Envelope
+    value: bytes
+
+
+@dataclass(frozen=True)
+class Unpublishable:
+    """A stored event that cannot be published as it is: parked by the relay, with the reason."""
+
+    notification_id: int
+    topic: str
+    reason: str
+
+
+def outgoing(app: Any, notifications: list[Notification], max_bytes: int) -> tuple[list[Outgoing], list[Unpublishable]]:
+    """The messages a batch of notifications makes, and the ones that cannot be published."""
+    ready: list[Outgoing] = []
+    refused: list[Unpublishable] = []
+    for notification in notifications:
+        try:
+            event = to_integration_event(app.SERVICE, app.mapper.to_domain_event(notification), notification.id)
+            if event is None:
+                continue
+            value = serialize_event(event)
+        except Exception as e:  # noqa: BLE001 - a stored event that no longer makes a message
+            refused.append(Unpublishable(notification.id, notification.topic, f"{type(e).__name__}: {e}"[:2000]))
+            continue
+        if len(value) + HEADER_ALLOWANCE > max_bytes:
+            refused.append(Unpublishable(notification.id, notification.topic,
+                                         f"{len(value) + HEADER_ALLOWANCE}-byte message over the {max_bytes}-byte limit"))
+            continue
+        ready.append(Outgoing(notification.id, event, value))
+    return ready, refused
 
 
 def integration_events(app: Any, notifications: list[Notification]) -> list[Envelope]:

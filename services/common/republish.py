@@ -13,22 +13,39 @@ Reads the same environment as the service itself (`<SERVICE>_DATABASE_URL`, ...)
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from contracts.envelope import ServiceName
 from contracts.topics import events_topic
+from services.common.outbox import chain_at
 from services.common.settings import ServiceSettings
 from services.common.store import PositionTable, ServiceApplication, store_env
+
+
+def service_application(settings: ServiceSettings) -> ServiceApplication:
+    """The service's own application class on its store (it knows how to read its events)."""
+    module = importlib.import_module(f"services.{settings.service.value}.application")
+    for value in vars(module).values():
+        if (isinstance(value, type) and issubclass(value, ServiceApplication)
+                and getattr(value, "SERVICE", None) is settings.service):
+            return value(env=store_env(settings))
+    raise LookupError(f"services.{settings.service.value}.application has no ServiceApplication")
 
 
 def rewind(settings: ServiceSettings, from_position: int, sink: str | None = None) -> tuple[str, int]:
     """Make `sink` receive every notification from `from_position` on again; returns (sink, max id)."""
     if from_position < 1:
         raise ValueError("from_position: notification ids start at 1")
-    app = type("OperatorApplication", (ServiceApplication,), {"SERVICE": settings.service})(env=store_env(settings))
+    app = service_application(settings)
     try:
         sink = sink or events_topic(settings.service)
-        PositionTable(app).rewind(sink, from_position - 1)
+        table = PositionTable(app)
+        _, state = table.load(sink)
+        # Each message names the previous one published on its partition: rebuild that chain
+        # as it stood at the rewound position, so republished messages carry the same links.
+        state["chain"] = chain_at(app, from_position - 1)
+        table.rewind(sink, from_position - 1, state)
         return sink, app.recorder.max_notification_id() or 0
     finally:
         app.close()

@@ -1,27 +1,33 @@
-"""One service process: its store, its relays, its consumer, its broker connection."""
+"""One service process: its store, its relays, its consumer, its broker connection.
+
+Starting never waits for the broker: the relays and the consumer run as supervised
+background tasks that keep retrying (and say why) until the broker is there, while the
+HTTP edge serves and health tells the truth about what is missing.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
 
+from aiokafka.errors import KafkaConnectionError
 from eventsourcing.persistence import IntegrityError
-from faststream.kafka import KafkaBroker
 
 from contracts.envelope import ServiceName
-from contracts.topics import events_topic
-from services.common.broker import ensure_topics, new_producer
+from contracts.topics import all_topics, events_topic
+from services.common.broker import BROKER_HINT, BrokerProbe, TopicMismatch, ensure_topics, new_producer
 from services.common.consumer import Policy, TrackingConsumer
 from services.common.domain import DomainError, NotFound, event_record
-from services.common.outbox import OutboxRelay, Sink, kafka_sink
+from services.common.outbox import Deliver, DeliverySink, KafkaSink, OutboxRelay, kafka_sink
 from services.common.settings import ServiceSettings
 from services.common.store import ServiceApplication
+from services.common.supervisor import Fatal, Supervisor
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,8 +44,8 @@ class ServiceParts:
     app: ServiceApplication
     policy: Policy | None = None
     upstreams: Sequence[ServiceName] = ()
-    #: Further sinks fed from the service's own log, e.g. notify's delivery: (name, sink).
-    extra_sinks: list[tuple[str, Sink]] = field(default_factory=list)
+    #: Further sinks fed from the service's own log, e.g. notify's delivery: (name, deliver).
+    extra_sinks: list[tuple[str, Deliver]] = field(default_factory=list)
 
 
 class ServiceRuntime:
@@ -49,42 +55,74 @@ class ServiceRuntime:
         self.app = parts.app
         self.relays: list[OutboxRelay] = []
         self.consumer: TrackingConsumer | None = None
-        self.broker: KafkaBroker | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.supervisor = Supervisor()
+        self.topics_ready = asyncio.Event()
+        self.probe = BrokerProbe(settings.kafka_bootstrap_servers)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._started_at = time.time()
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         bootstrap = self.settings.kafka_bootstrap_servers
-        await ensure_topics(bootstrap)
         self.producer = new_producer(bootstrap)
-        await self.producer.start()
-        sinks = [(events_topic(self.app.SERVICE), kafka_sink(self.producer)), *self.parts.extra_sinks]
-        self.relays = [
-            OutboxRelay(self.app, sink, name, batch_size=self.settings.relay_batch_size,
-                        poll_seconds=self.settings.relay_poll_seconds)
-            for name, sink in sinks
-        ]
-        self.broker = KafkaBroker(bootstrap, logger=logging.getLogger(f"faststream.{self.app.SERVICE.value}"))
+        topic = events_topic(self.app.SERVICE)
+        sinks = [kafka_sink(self.producer, bootstrap, topic, self.settings.loss_check_seconds),
+                 *[DeliverySink(name, deliver) for name, deliver in self.parts.extra_sinks]]
+        self.relays = [OutboxRelay(self.app, sink, batch_size=self.settings.relay_batch_size,
+                                   poll_seconds=self.settings.relay_poll_seconds) for sink in sinks]
         if self.parts.policy is not None:
-            self.consumer = TrackingConsumer(self.app, self.parts.policy, self.parts.upstreams,
-                                             self.producer, on_saved=self.saved)
-            self.consumer.subscribe(self.broker, max_records=self.settings.consumer_max_records)
-        await self.broker.start()
-        self._tasks = [asyncio.create_task(relay.run(), name=f"relay:{relay.sink_name}") for relay in self.relays]
-        log.info("%s started (store: %s)", self.app.SERVICE.value,
-                 "PostgreSQL" if self.app.is_postgres else "SQLite")
+            self.consumer = TrackingConsumer(
+                self.app, self.parts.policy, self.parts.upstreams, self.producer, on_saved=self.saved,
+                bootstrap_servers=bootstrap, max_records=self.settings.consumer_max_records,
+                metadata_max_age_ms=self.settings.metadata_max_age_ms)
+        self.supervisor.start("topics", self._prepare_bus)
+        for relay in self.relays:
+            self.supervisor.start(f"relay:{relay.sink_name}", self._after_topics(relay.run))
+        if self.consumer is not None:
+            self.supervisor.start("consumer", self._after_topics(self.consumer.run))
+        log.info("%s started (store: %s, broker: %s)", self.app.SERVICE.value,
+                 "PostgreSQL" if self.app.is_postgres else "SQLite", bootstrap)
+
+    async def _prepare_bus(self) -> None:
+        """Reach the broker, create the topics, start the producer; retried until it works."""
+        bootstrap = self.settings.kafka_bootstrap_servers
+        try:
+            await ensure_topics(bootstrap, all_topics(), timeout=5.0)
+        except TopicMismatch as e:
+            raise Fatal(str(e)) from e
+        except KafkaConnectionError as e:
+            raise KafkaConnectionError(f"broker at {bootstrap} is unreachable: {BROKER_HINT}") from e
+        producer = new_producer(bootstrap)
+        try:
+            await producer.start()
+        except KafkaConnectionError as e:
+            raise KafkaConnectionError(f"broker at {bootstrap} is unreachable: {BROKER_HINT}") from e
+        self.producer = producer
+        for relay in self.relays:
+            if isinstance(relay.sink, KafkaSink):
+                relay.sink.producer = producer
+        if self.consumer is not None:
+            self.consumer.producer = producer
+        self.topics_ready.set()
+
+    def _after_topics(self, run: Callable[[], Any]) -> Callable[[], Any]:
+        async def wait_then_run() -> None:
+            await self.topics_ready.wait()
+            await run()
+        return wait_then_run
 
     async def stop(self) -> None:
         for relay in self.relays:
             relay.stop()
-        if self.broker is not None:
-            await self.broker.stop()
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await self.producer.stop()
+        await self.supervisor.stop()
+        for relay in self.relays:
+            try:
+                await relay.sink.close()
+            except Exception:  # noqa: BLE001
+                pass
+        await self.probe.close()
+        if self.topics_ready.is_set():
+            await self.producer.stop()
         self.app.close()
 
     def saved(self) -> None:
@@ -123,19 +161,65 @@ class ServiceRuntime:
         return records
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
-        ok = True
+        """Ready or not, and why: store, broker, topics, every relay and the consumer.
+
+        Not ready when the store or the broker does not answer, a topic is missing, a task
+        cannot run, a consumer partition is stopped, or a relay or the consumer has made no
+        progress for `stall_seconds` while work waits.
+        """
+        causes: list[str] = []
+        now = time.time()
+        stall = self.settings.stall_seconds
         report: dict[str, Any] = {"service": self.app.SERVICE.value,
                                   "store": "postgresql" if self.app.is_postgres else "sqlite"}
         try:
-            report["store_max_notification_id"] = await asyncio.to_thread(self.app.recorder.max_notification_id)
-        except Exception as e:
-            ok, report["store_error"] = False, str(e)
-        broker_ok = bool(self.broker and await self.broker.ping(timeout=2.0))
-        ok = ok and broker_ok
-        report["broker"] = "up" if broker_ok else "down"
-        report["relays"] = {r.sink_name: vars(r.stats) for r in self.relays}
+            store_position = await asyncio.to_thread(self.app.recorder.max_notification_id) or 0
+            report["store_max_notification_id"] = store_position
+        except Exception as e:  # noqa: BLE001
+            store_position = None
+            causes.append(f"store unreachable: {type(e).__name__}")
+        broker = await self.probe.status()
+        report["broker"] = "up" if broker.reachable else "down"
+        causes.extend(broker.causes)
+        relays: dict[str, Any] = {}
+        for relay in self.relays:
+            if store_position is not None:
+                relay.stats.store_position = store_position
+            relays[relay.sink_name] = relay.report()
+            try:
+                relays[relay.sink_name]["parked_events"] = (await asyncio.to_thread(
+                    relay.positions.parked, relay.sink_name))[-20:]
+            except Exception:  # noqa: BLE001 - the store cause is reported above
+                pass
+            if relays[relay.sink_name].get("parked_events"):
+                causes.append(f"relay {relay.sink_name} parked {len(relays[relay.sink_name]['parked_events'])} "
+                              "event(s) it cannot publish (see parked_events)")
+            idle_since = relay.stats.last_progress_at or self._started_at
+            if relay.stats.lag > 0 and now - idle_since > stall:
+                causes.append(f"relay {relay.sink_name} has {relay.stats.lag} notification(s) waiting and made "
+                              f"no progress for {now - idle_since:.0f}s: {relay.stats.last_error or 'no error'}")
+        report["relays"] = relays
         if self.consumer is not None:
-            report["consumer"] = vars(self.consumer.stats) | {
-                "group_id": self.consumer.group_id, "assigned": self.consumer.assigned_partitions()}
+            consumer = self.consumer.report()
+            report["consumer"] = consumer
+            for partition, reason in consumer["stopped"].items():
+                causes.append(f"consumer stopped on {partition}: {reason}")
+            waiting = bool(consumer["lag"]) or bool(consumer["gaps"])
+            idle_since = self.consumer.stats.last_progress_at or self._started_at
+            if waiting and now - idle_since > stall:
+                causes.append(f"consumer made no progress for {now - idle_since:.0f}s with work waiting: "
+                              f"{self.consumer.stats.last_error or 'no error'}")
+            for partition, gap in consumer["gaps"].items():
+                since = next((st.gap_since for tp, st in self.consumer.partitions.items()
+                              if f"{tp.topic}[{tp.partition}]" == partition), None)
+                if since is not None and now - since > stall:
+                    causes.append(f"consumer waits on {partition} for missing messages: {gap}")
+        tasks = self.supervisor.report()
+        report["tasks"] = tasks
+        for name, task in tasks.items():
+            if task["state"] == "failed":
+                causes.append(f"{name} cannot run: {task['last_error']}")
+        ok = not causes
         report["status"] = "ok" if ok else "degraded"
+        report["causes"] = causes
         return ok, report

@@ -49,6 +49,18 @@ class ServiceSettings(BusSettings):
     relay_poll_seconds: float = Field(default=0.2, gt=0)
     consumer_max_records: int = Field(default=500, ge=1)
     log_level: str = "INFO"
+    max_message_bytes: int = Field(
+        default=1_000_000, ge=10_000,
+        description="Largest message a stored event may make; checked when the event is saved "
+                    "(keep it below the broker's message.max.bytes, 1 MiB by default)")
+    stall_seconds: float = Field(
+        default=60.0, gt=0,
+        description="Health turns 503 when a relay or consumer made no progress for this long while work waits")
+    loss_check_seconds: float = Field(
+        default=2.0, gt=0,
+        description="How often each relay checks that the broker still holds what it published")
+    metadata_max_age_ms: int = Field(
+        default=3000, ge=100, description="How soon a client sees topics created or lost on the broker")
 
     def model_post_init(self, _context: object) -> None:
         if not self.http_port:

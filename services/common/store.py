@@ -7,7 +7,9 @@ events and the upstream position they came from are saved in one transaction.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Sequence
 from datetime import date
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -23,6 +25,8 @@ from services.common.publishing import check_publishable
 from services.common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -69,6 +73,11 @@ class ServiceApplication(Application[UUID]):
             # service's name, so every tool that opens this store finds the same tables.
             cls.name = cls.SERVICE.value
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        #: Largest message a stored event may make (architecture rule 12), checked when saved.
+        self.max_message_bytes = int(self.env.get("MAX_MESSAGE_BYTES") or DEFAULT_MAX_MESSAGE_BYTES)
+
     def construct_recorder(self):  # type: ignore[override]
         return self.factory.process_recorder()
 
@@ -82,7 +91,7 @@ class ServiceApplication(Application[UUID]):
         # Every event that will be published must make a valid integration event now, so a
         # bad one refuses the command (nothing stored) instead of stopping the relay later.
         for domain_event in processing_event.events:
-            check_publishable(self.SERVICE, domain_event)
+            check_publishable(self.SERVICE, domain_event, self.max_message_bytes)
         return super()._record(processing_event)
 
     def save_processed(self, aggregates: list[Any], tracking: Tracking) -> list[Recording[UUID]]:
@@ -143,7 +152,7 @@ def ensure_postgres_database(url: str) -> None:
 
 def store_env(settings: ServiceSettings) -> dict[str, str]:
     """The `eventsourcing` environment for one service's store."""
-    env = {"SINGLE_ROW_TRACKING": "y"}
+    env = {"SINGLE_ROW_TRACKING": "y", "MAX_MESSAGE_BYTES": str(settings.max_message_bytes)}
     if settings.database_url:
         ensure_postgres_database(settings.database_url)
         p = postgres_params(settings.database_url)
@@ -171,47 +180,83 @@ def store_env(settings: ServiceSettings) -> dict[str, str]:
 
 
 class PositionTable:
-    """How far each sink (the Kafka topic, the log sink) has taken a service's notification log.
+    """How far each sink (the Kafka topic, a delivery sink) has taken a service's notification log.
 
-    Lives in the service's own store, beside its events. Updates are compare-and-set,
-    so an operator's rewind is never overwritten by a relay that read the old value.
+    Lives in the service's own store, beside its events: per sink the position (the last
+    notification id handled), the sink's own state at that position (for the Kafka sink:
+    the last notification id published on each partition, and how far each partition
+    reached), and the events parked because they could not be published. Updates are
+    compare-and-set on the position, so an operator's rewind is never overwritten by a relay
+    that read the old value.
     """
 
     def __init__(self, app: ServiceApplication):
         self.datastore = app.recorder.datastore  # type: ignore[attr-defined]
         if app.is_postgres:
             schema = self.datastore.schema
-            table = f'"{schema}".outbox_positions' if schema else "outbox_positions"
-            ph = "%s"
-            ts = "timestamptz"
+            prefix = f'"{schema}".' if schema else ""
+            ph, ts = "%s", "timestamptz"
         else:
-            table, ph, ts = "outbox_positions", "?", "text"
-        self._create = (f"CREATE TABLE IF NOT EXISTS {table} (sink text PRIMARY KEY, "
-                        f"position bigint NOT NULL, updated_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP)")
+            prefix, ph, ts = "", "?", "text"
+        table, parked = f"{prefix}outbox_relays", f"{prefix}outbox_parked"
+        self._create = [
+            f"CREATE TABLE IF NOT EXISTS {table} (sink text PRIMARY KEY, position bigint NOT NULL, "
+            f"state text NOT NULL DEFAULT '{{}}', updated_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+            f"CREATE TABLE IF NOT EXISTS {parked} (sink text NOT NULL, notification_id bigint NOT NULL, "
+            f"topic text NOT NULL, reason text NOT NULL, parked_at {ts} NOT NULL DEFAULT CURRENT_TIMESTAMP, "
+            "PRIMARY KEY (sink, notification_id))",
+        ]
         self._insert = f"INSERT INTO {table} (sink, position) VALUES ({ph}, 0) ON CONFLICT (sink) DO NOTHING"
-        self._select = f"SELECT position FROM {table} WHERE sink = {ph}"
-        self._cas = (f"UPDATE {table} SET position = {ph}, updated_at = CURRENT_TIMESTAMP "
+        self._select = f"SELECT position, state FROM {table} WHERE sink = {ph}"
+        self._cas = (f"UPDATE {table} SET position = {ph}, state = {ph}, updated_at = CURRENT_TIMESTAMP "
                      f"WHERE sink = {ph} AND position = {ph} RETURNING position")
-        self._set = (f"UPDATE {table} SET position = {ph}, updated_at = CURRENT_TIMESTAMP "
+        self._set = (f"UPDATE {table} SET position = {ph}, state = {ph}, updated_at = CURRENT_TIMESTAMP "
                      f"WHERE sink = {ph} RETURNING position")
+        self._park = (f"INSERT INTO {parked} (sink, notification_id, topic, reason) VALUES ({ph}, {ph}, {ph}, {ph}) "
+                      "ON CONFLICT (sink, notification_id) DO NOTHING")
+        self._parked = (f"SELECT notification_id, topic, reason, parked_at FROM {parked} WHERE sink = {ph} "
+                        "ORDER BY notification_id")
         with self.datastore.transaction(commit=True) as cur:
-            cur.execute(self._create)
+            for statement in self._create:
+                cur.execute(statement)
 
-    def get(self, sink: str) -> int:
+    @staticmethod
+    def _value(row: Any, index: int, name: str) -> Any:
+        return row[name] if isinstance(row, dict) else row[index]
+
+    def load(self, sink: str) -> tuple[int, dict[str, Any]]:
+        """The sink's position and its state there."""
         with self.datastore.transaction(commit=True) as cur:
             cur.execute(self._insert, (sink,))
             cur.execute(self._select, (sink,))
             row = cur.fetchone()
-        return int(row[0] if not isinstance(row, dict) else row["position"])
+        return int(self._value(row, 0, "position")), json.loads(self._value(row, 1, "state") or "{}")
 
-    def advance(self, sink: str, expected: int, new: int) -> bool:
-        """Move from `expected` to `new`; False when someone else moved it meanwhile."""
-        with self.datastore.transaction(commit=True) as cur:
-            cur.execute(self._cas, (new, sink, expected))
-            return cur.fetchone() is not None
+    def get(self, sink: str) -> int:
+        return self.load(sink)[0]
 
-    def rewind(self, sink: str, position: int) -> None:
-        """Operator command: the sink will get everything after `position` again."""
-        self.get(sink)
+    def advance(self, sink: str, expected: int, new: int, state: dict[str, Any] | None = None,
+                parked: Sequence[Any] = ()) -> bool:
+        """Move from `expected` to `new` (parking what could not go out, in the same transaction);
+        False when someone else moved the position meanwhile."""
         with self.datastore.transaction(commit=True) as cur:
-            cur.execute(self._set, (position, sink))
+            cur.execute(self._cas, (new, json.dumps(state or {}), sink, expected))
+            moved = cur.fetchone() is not None
+            if moved:
+                for item in parked:
+                    cur.execute(self._park, (sink, item.notification_id, item.topic, item.reason))
+            return moved
+
+    def rewind(self, sink: str, position: int, state: dict[str, Any] | None = None) -> None:
+        """The sink will get everything after `position` again (operator, or a relay after data loss)."""
+        self.load(sink)
+        with self.datastore.transaction(commit=True) as cur:
+            cur.execute(self._set, (position, json.dumps(state or {}), sink))
+
+    def parked(self, sink: str) -> list[dict[str, Any]]:
+        with self.datastore.transaction(commit=True) as cur:
+            cur.execute(self._parked, (sink,))
+            rows = cur.fetchall()
+        return [{"notification_id": int(self._value(r, 0, "notification_id")), "topic": self._value(r, 1, "topic"),
+                 "reason": self._value(r, 2, "reason"), "parked_at": str(self._value(r, 3, "parked_at"))}
+                for r in rows]

@@ -1,4 +1,5 @@
-"""TrackingConsumer: skips what its tracking position has seen, refuses what the domain rejects."""
+"""TrackingConsumer decisions, without a broker: the chain of notification ids per partition,
+refusals that go aside, and nothing half-applied."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import pytest
 from aiokafka import ConsumerRecord
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import Tracking
+from hypothesis import given
+from hypothesis import strategies as st
 
 from contracts.envelope import Envelope, ServiceName
 from contracts.registry import serialize_event
 from contracts.topics import dead_letter_topic, events_topic
-from services.common.consumer import Rejected, TrackingConsumer, UnitOfWork, tracking_name
+from services.common.consumer import Inbound, Step, TrackingConsumer, UnitOfWork, chain_step, tracking_name
 from services.common.domain import DomainError
 from services.routing.application import RoutingApplication
 from services.routing.policies import routing_policy
@@ -23,16 +26,25 @@ TOPIC = events_topic(ServiceName.INTAKE)
 NAME = tracking_name(ServiceName.INTAKE, 0)
 
 
-def record(event: Envelope | None, offset: int, value: bytes | None = None) -> ConsumerRecord:
-    value = value if value is not None else serialize_event(event)
+def record(value: bytes, offset: int, nid: int | None, previous: int | None,
+           producer: str = "intake") -> ConsumerRecord:
+    headers = [("producer", producer.encode())]
+    if nid is not None:
+        headers.append(("notification_id", str(nid).encode()))
+    if previous is not None:
+        headers.append(("previous_notification_id", str(previous).encode()))
     return ConsumerRecord(topic=TOPIC, partition=0, offset=offset, timestamp=0, timestamp_type=0, key=None,
                           value=value, checksum=None, serialized_key_size=0,
-                          serialized_value_size=len(value), headers=[])
+                          serialized_value_size=len(value), headers=headers)
 
 
-def registrations(*notification_ids: int) -> list[tuple[ConsumerRecord, Envelope]]:
-    events = [complaint_registered(notification_id=n) for n in notification_ids]
-    return [(record(e, offset), e) for offset, e in enumerate(events)]
+def chain(*notification_ids: int, start: int = 0) -> list[ConsumerRecord]:
+    """Registrations with these ids, each naming the one before it as its previous."""
+    records, previous = [], start
+    for offset, nid in enumerate(notification_ids):
+        records.append(record(serialize_event(complaint_registered(notification_id=nid)), offset, nid, previous))
+        previous = nid
+    return records
 
 
 class Recording:
@@ -46,93 +58,6 @@ class Recording:
         routing_policy(event, uow)
 
 
-@pytest.fixture
-def app() -> RoutingApplication:
-    return in_memory(RoutingApplication)
-
-
-def consumer(app: RoutingApplication, policy: Any) -> TrackingConsumer:
-    return TrackingConsumer(app, policy, [ServiceName.INTAKE], producer=None)  # type: ignore[arg-type]
-
-
-def test_events_at_or_below_the_tracked_position_are_skipped(app: RoutingApplication) -> None:
-    app.save_processed([], Tracking(NAME, 5))
-    policy = Recording()
-    items = registrations(3, 5, 6, 7)
-
-    uow, fresh, refused = consumer(app, policy)._react(NAME, items)
-
-    assert policy.seen == [6, 7]
-    assert [e.notification_id for e in fresh] == [6, 7]
-    assert refused == []
-    assert set(uow.aggregates) == {items[2][1].complaint_id, items[3][1].complaint_id}
-
-
-def test_skipped_duplicates_are_counted(app: RoutingApplication) -> None:
-    app.save_processed([], Tracking(NAME, 5))
-    c = consumer(app, Recording())
-    c._react(NAME, registrations(3, 5, 6))
-    assert c.stats.skipped_duplicates == 2
-
-
-def test_position_is_per_tracking_name(app: RoutingApplication) -> None:
-    app.save_processed([], Tracking(NAME, 5))
-    policy = Recording()
-    _, fresh, _ = consumer(app, policy)._react(tracking_name(ServiceName.INTAKE, 1), registrations(3, 5, 6))
-    assert policy.seen == [3, 5, 6]
-    assert len(fresh) == 3
-
-
-def test_a_repeat_within_the_batch_is_skipped(app: RoutingApplication) -> None:
-    items = registrations(1, 2)
-    items.append((record(items[1][1], 2), items[1][1]))  # the same message delivered twice in one batch
-    policy = Recording()
-    _, fresh, _ = consumer(app, policy)._react(NAME, items)
-    assert policy.seen == [1, 2]
-    assert [e.notification_id for e in fresh] == [1, 2]
-
-
-def test_refused_event_is_rejected_and_the_others_still_processed(app: RoutingApplication) -> None:
-    items = registrations(1, 2, 3)
-    bad = items[1][1]
-
-    def policy(event: Envelope, uow: UnitOfWork) -> None:
-        routing_policy(event, uow)  # half-applies: the case is opened and routed in the unit of work ...
-        if event.complaint_id == bad.complaint_id:
-            raise DomainError("no such branch", field="branch")  # ... and then the domain refuses
-
-    uow, fresh, refused = consumer(app, policy)._react(NAME, items)
-
-    assert [r.record for r in refused] == [items[1][0]]
-    assert isinstance(refused[0], Rejected)
-    assert "routing" in refused[0].reason and "branch: no such branch" in refused[0].reason
-    # Nothing of the refused event stays; the others are processed.
-    assert set(uow.aggregates) == {items[0][1].complaint_id, items[2][1].complaint_id}
-    # The position moves past the refused event too, so it is not refused again on redelivery.
-    assert [e.notification_id for e in fresh] == [1, 2, 3]
-
-    app.save_processed(list(uow.aggregates.values()), Tracking(NAME, fresh[-1].notification_id))
-    assert {e.complaint_id for e in published(app)} == {items[0][1].complaint_id, items[2][1].complaint_id}
-    with pytest.raises(AggregateNotFoundError):
-        app.repository.get(bad.complaint_id)
-    assert app.recorder.max_tracking_id(NAME) == 3
-
-
-def test_several_refused_events(app: RoutingApplication) -> None:
-    items = registrations(1, 2, 3, 4)
-    refuse = {items[0][1].complaint_id, items[2][1].complaint_id}
-
-    def policy(event: Envelope, uow: UnitOfWork) -> None:
-        if event.complaint_id in refuse:
-            raise DomainError("refused")
-        routing_policy(event, uow)
-
-    uow, fresh, refused = consumer(app, policy)._react(NAME, items)
-    assert sorted(r.record.offset for r in refused) == [0, 2]
-    assert set(uow.aggregates) == {items[1][1].complaint_id, items[3][1].complaint_id}
-    assert len(fresh) == 4
-
-
 class FakeProducer:
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
@@ -141,24 +66,142 @@ class FakeProducer:
         self.sent.append({"topic": topic, **kwargs})
 
 
-async def test_batch_redelivered_produces_nothing_new_and_no_second_dead_letter(app: RoutingApplication) -> None:
+@pytest.fixture
+def app() -> RoutingApplication:
+    return in_memory(RoutingApplication)
+
+
+def consumer(app: RoutingApplication, policy: Any, producer: Any = None) -> TrackingConsumer:
+    return TrackingConsumer(app, policy, [ServiceName.INTAKE], producer=producer)  # type: ignore[arg-type]
+
+
+def plan(c: TrackingConsumer, records: list[ConsumerRecord]):
+    return c._plan(TOPIC, NAME, [Inbound.read(r) for r in records])
+
+
+@given(st.integers(0, 10**6), st.integers(1, 10**6), st.integers(0, 10**6))
+def test_chain_step_never_processes_what_is_not_next(position: int, nid: int, previous: int) -> None:
+    step = chain_step(position, nid, previous)
+    if nid <= position:
+        assert step is Step.DUPLICATE
+    elif previous == position:
+        assert step is Step.NEXT
+    else:
+        assert step in (Step.GAP, Step.CONFLICT)
+
+
+def test_duplicates_are_skipped_and_the_next_ones_processed(app: RoutingApplication) -> None:
+    app.save_processed([], Tracking(NAME, 5))
+    policy = Recording()
+    result = plan(consumer(app, policy), chain(3, 5, 6, 7, start=1))
+    assert policy.seen == [6, 7]
+    assert (result.position, result.new_position, result.duplicates, result.processed) == (5, 7, 2, 2)
+    assert result.gap is None and result.dead == []
+
+
+def test_a_later_message_arriving_first_waits_for_its_predecessor(app: RoutingApplication) -> None:
+    a, b, c = chain(2, 4, 6)
+    policy = Recording()
+    result = plan(consumer(app, policy), [c, a, b])  # 6 arrived before 2 and 4
+    assert policy.seen == [2, 4, 6], "processed in chain order, not arrival order"
+    assert result.new_position == 6 and result.gap is None
+
+
+def test_a_gap_is_reported_and_nothing_is_skipped_over(app: RoutingApplication) -> None:
+    records = chain(2, 4, 6)
+    policy = Recording()
+    result = plan(consumer(app, policy), [records[0], records[2]])  # 4 never arrived
+    assert policy.seen == [2]
+    assert result.new_position == 2
+    assert result.gap is not None and "processed up to notification 2, got 6 whose previous is 4" in result.gap
+
+
+def test_a_forged_message_with_a_huge_id_moves_nothing(app: RoutingApplication) -> None:
+    forged = record(serialize_event(complaint_registered(notification_id=10**12)), 0, 10**12, 10**12 - 1)
+    policy = Recording()
+    result = plan(consumer(app, policy), [forged, *chain(2, 4)])
+    assert policy.seen == [2, 4] and result.new_position == 4
+
+
+def test_position_is_per_tracking_name(app: RoutingApplication) -> None:
+    app.save_processed([], Tracking(tracking_name(ServiceName.INTAKE, 1), 5))
+    policy = Recording()
+    plan(consumer(app, policy), chain(3, 5, 6))
+    assert policy.seen == [3, 5, 6]
+
+
+def test_a_refused_event_is_dead_lettered_nothing_of_it_stays_and_the_chain_moves_on(app: RoutingApplication) -> None:
+    records = chain(1, 2, 3)
+    bad = json.loads(records[1].value)["complaint_id"]
+
+    def policy(event: Envelope, uow: UnitOfWork) -> None:
+        routing_policy(event, uow)  # half-applies: the case is opened and routed in the unit of work ...
+        if str(event.complaint_id) == bad:
+            raise DomainError("no such branch", field="branch")  # ... and then the domain refuses
+
+    result = plan(consumer(app, policy), records)
+    assert [r.record.offset for r in result.dead] == [1]
+    assert "refused by routing" in result.dead[0].reason and "branch: no such branch" in result.dead[0].reason
+    assert {str(i) for i in result.uow.aggregates} == {json.loads(records[i].value)["complaint_id"] for i in (0, 2)}
+    assert result.new_position == 3, "the position moves past the refused event, so redelivery refuses nothing"
+    app.save_processed(list(result.uow.aggregates.values()), Tracking(NAME, result.new_position))
+    with pytest.raises(AggregateNotFoundError):
+        app.repository.get(json.loads(records[1].value)["complaint_id"])
+
+
+@pytest.mark.parametrize("error", [ValueError("misuse_resolution: required"), TypeError("bad"), KeyError("x"),
+                                   RecursionError("deep")])
+def test_any_non_transient_policy_error_is_a_refusal(app: RoutingApplication, error: Exception) -> None:
+    records = chain(1, 2)
+    bad = json.loads(records[0].value)["complaint_id"]
+
+    def policy(event: Envelope, uow: UnitOfWork) -> None:
+        if str(event.complaint_id) == bad:
+            raise error
+        routing_policy(event, uow)
+
+    result = plan(consumer(app, policy), records)
+    assert [r.record.offset for r in result.dead] == [0]
+    assert type(error).__name__ in result.dead[0].reason
+    assert result.processed == 1 and result.new_position == 2
+
+
+def test_a_transient_error_is_raised_for_a_retry(app: RoutingApplication) -> None:
+    from eventsourcing.persistence import OperationalError
+
+    def policy(event: Envelope, uow: UnitOfWork) -> None:
+        raise OperationalError("the database went away")
+
+    with pytest.raises(OperationalError):
+        plan(consumer(app, policy), chain(1))
+
+
+@pytest.mark.parametrize(("value", "nid", "previous", "producer", "reason"), [
+    (b"\xff not json", 1, 0, "intake", "unreadable"),
+    (json.dumps({"event_type": ["ComplaintRegistered"]}).encode(), 1, 0, "intake", "unreadable"),
+    (b"[" * 5000 + b"]" * 5000, 1, 0, "intake", "unreadable"),
+    (b"{}", None, None, "intake", "unchained"),
+    (b"{}", 1, 0, "billing", "producer"),
+])
+def test_messages_that_can_never_be_processed_go_aside(app: RoutingApplication, value: bytes, nid: int | None,
+                                                      previous: int | None, producer: str, reason: str) -> None:
+    result = plan(consumer(app, Recording()), [record(value, 0, nid, previous, producer)])
+    assert [r.reason.split(":")[0] for r in result.dead] == [reason]
+
+
+async def test_a_redelivered_batch_produces_nothing_new_and_no_second_dead_letter(app: RoutingApplication) -> None:
     producer = FakeProducer()
-    c = TrackingConsumer(app, routing_policy, [ServiceName.INTAKE], producer=producer)  # type: ignore[arg-type]
-    good = complaint_registered(notification_id=1)
-    unreadable = json.dumps({"event_type": "ComplaintRegistered", "schema_version": 1}).encode()
-    routing_event = complaint_registered(notification_id=2, producer=ServiceName.ROUTING)  # wrong topic
-    records = [record(good, 0), record(None, 1, unreadable), record(routing_event, 2)]
+    c = consumer(app, routing_policy, producer)
+    good = chain(1)[0]
+    unreadable = record(json.dumps({"event_type": "ComplaintRegistered", "schema_version": 1}).encode(), 1, 2, 1)
+    records = [good, unreadable]
 
-    await c.process_partition(TOPIC, 0, records)
+    await c.process(TOPIC, 0, records)
+    assert len(published(app)) == 1  # the case routed (its opening stays internal)
+    assert app.recorder.max_tracking_id(NAME) == 2
+    assert [s["topic"] for s in producer.sent] == [dead_letter_topic(TOPIC)]
 
+    await c.process(TOPIC, 0, records)  # redelivered
     assert len(published(app)) == 1
-    assert app.recorder.max_tracking_id(NAME) == 1
-    assert [s["topic"] for s in producer.sent] == [dead_letter_topic(TOPIC)] * 2
-    reasons = [dict(s["headers"])["error"].decode() for s in producer.sent]
-    assert reasons[0].startswith("unreadable")
-    assert "producer" in reasons[1]
-
-    await c.process_partition(TOPIC, 0, [records[0]])  # redelivered
-    assert len(published(app)) == 1
-    assert c.stats.processed == 1
-    assert c.stats.skipped_duplicates == 1
+    assert len(producer.sent) == 1
+    assert c.stats.processed == 1 and c.stats.skipped_duplicates == 2

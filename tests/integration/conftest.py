@@ -26,8 +26,13 @@ def broker(tmp_path: Path) -> Iterator[DevBroker]:  # overrides the session brok
 
 
 def register_commands(n: int, branches: tuple[str, ...] = ("SH01", "BJ02", "GZ03")) -> list[RegisterComplaint]:
-    return [RegisterComplaint.model_validate(samples.quality_complaint(branch=branches[i % len(branches)]))
-            for i in range(n)]
+    commands = []
+    for i in range(n):
+        branch = branches[i % len(branches)]
+        body = samples.quality_complaint(branch=branch)
+        actor = {"user_id": "clerk-li", "role": "branch_clerk", "branch": branch}
+        commands.append(RegisterComplaint.model_validate({**body, "actor": actor}))
+    return commands
 
 
 async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 20.0) -> list[ConsumerRecord]:
@@ -70,6 +75,22 @@ async def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.1)
+
+
+def chain_headers(event_type: str, notification_id: int, previous: int,
+                  producer: str = "intake") -> list[tuple[str, bytes]]:
+    """The headers a relay puts on each message: its notification id and its partition's previous one."""
+    return [("event_type", event_type.encode()), ("producer", producer.encode()),
+            ("notification_id", str(notification_id).encode()),
+            ("previous_notification_id", str(previous).encode())]
+
+
+async def send_chain(producer, topic: str, items: list[tuple[bytes, int, int]], partition: int = 0,
+                     header_producer: str = "intake") -> None:
+    """Raw messages on one partition: (body, notification id, previous notification id)."""
+    for value, nid, prev in items:
+        await producer.send_and_wait(topic, value=value, key=b"k", partition=partition,
+                                     headers=chain_headers("ComplaintRegistered", nid, prev, header_producer))
 
 
 @pytest.fixture

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
 
 from contracts.envelope import ServiceName
 from contracts.registry import serialize_event
 from contracts.topics import dead_letter_topic, events_topic, message_key
 from services.common.cluster import LocalCluster
-from services.common.outbox import OutboxRelay, kafka_sink
+from services.common.outbox import KafkaSink, OutboxRelay
 from services.common.republish import rewind
 from services.common.runtime import ServiceParts, ServiceRuntime
 from services.common.store import store_env
 from services.intake.application import IntakeApplication
 from services.routing.application import RoutingApplication
 from services.routing.policies import routing_policy
-from tests.integration.conftest import eventually, read_topic, register_commands
+from tests.integration.conftest import eventually, read_topic, register_commands, send_chain
 
 pytestmark = pytest.mark.integration
 INTAKE_TOPIC = events_topic(ServiceName.INTAKE)
@@ -32,7 +30,7 @@ async def publish_complaints(settings, producer, n: int) -> IntakeApplication:
     app = IntakeApplication(env=store_env(settings))
     for command in register_commands(n):
         app.register_complaint(command)
-    relay = OutboxRelay(app, kafka_sink(producer), INTAKE_TOPIC)
+    relay = OutboxRelay(app, KafkaSink(producer, producer.client._bootstrap_servers, INTAKE_TOPIC))
     while await relay.publish_once():
         pass
     return app
@@ -71,7 +69,7 @@ async def test_redelivered_and_republished_messages_change_nothing(pg_settings, 
     await publish_complaints(intake_settings, producer, 20)
     rewind(intake_settings, from_position=1)  # the whole log goes out a second time
     intake = IntakeApplication(env=store_env(intake_settings))
-    relay = OutboxRelay(intake, kafka_sink(producer), INTAKE_TOPIC)
+    relay = OutboxRelay(intake, KafkaSink(producer, producer.client._bootstrap_servers, INTAKE_TOPIC))
     while await relay.publish_once():
         pass
 
@@ -145,13 +143,8 @@ async def test_killed_consumer_process_restarts_without_duplicates(pg_settings, 
                            bootstrap_servers=broker.bootstrap_servers, log_level="WARNING")
     try:
         cluster.start_service(ServiceName.ROUTING)
-        url = cluster.url(ServiceName.ROUTING) + "/health"
 
-        def processed() -> int:
-            with contextlib.suppress(httpx.HTTPError):
-                return httpx.get(url, timeout=2).json()["consumer"]["processed"]
-            return 0
-        await eventually(lambda: processed() > 0, what="routing to start processing")
+        await eventually(lambda: len(routing_events(settings)) > 0, what="routing to start processing")
         assert cluster.stop_service(ServiceName.ROUTING, kill=True) == -9
         partial = routing_events(settings)
         assert 0 < len(partial) < 800, "killed mid-way"
@@ -165,32 +158,30 @@ async def test_killed_consumer_process_restarts_without_duplicates(pg_settings, 
 
 async def test_poison_messages_go_to_the_dead_letter_topic_and_consumption_goes_on(pg_settings, producer, broker):
     intake = IntakeApplication(env=store_env(pg_settings(ServiceName.INTAKE)))
-    good = register_commands(2)
-    results = [intake.register_complaint(c) for c in good]
+    results = [intake.register_complaint(c) for c in register_commands(2)]
     from services.common.publishing import integration_events
-    events = integration_events(intake, list(intake.recorder.select_notifications(1, 100)))
-    first, second = events
+    first, second = integration_events(intake, list(intake.recorder.select_notifications(1, 100)))
     bad_form_number = first.model_dump(mode="json") | {"form_number": "not-a-form-number"}
-    wrong_producer = first.model_dump(mode="json") | {"producer": "billing"}
-
-    for value in (serialize_event(first), b"\xff not json at all", json.dumps(bad_form_number).encode(),
-                  json.dumps(wrong_producer).encode(), serialize_event(second)):
-        await producer.send_and_wait(INTAKE_TOPIC, value=value, key=message_key(first.complaint_id))
+    a = first.notification_id
+    second = second.model_copy(update={"notification_id": a + 10})  # room in the chain for the poison
+    await send_chain(producer, INTAKE_TOPIC, [
+        (serialize_event(first), a, 0), (b"\xff not json at all", a + 1, a),
+        (json.dumps(bad_form_number).encode(), a + 2, a + 1), (serialize_event(second), a + 10, a + 2)])
+    await send_chain(producer, INTAKE_TOPIC, [(serialize_event(first), a + 11, a + 10)], header_producer="billing")
+    await producer.send_and_wait(INTAKE_TOPIC, value=serialize_event(first), key=b"k", partition=0)  # no headers
 
     settings = pg_settings(ServiceName.ROUTING)
     runtime = routing_runtime(settings)
     await runtime.start()
     try:
         await eventually(lambda: exactly_one_set(routing_events(settings), 2), what="both good messages routed")
+        dead = await read_topic(broker.bootstrap_servers, dead_letter_topic(INTAKE_TOPIC), expected=4)
     finally:
         await runtime.stop()
-    assert {r.complaint_id for r in results} == {e.complaint_id for e in events}
-
-    dead = await read_topic(broker.bootstrap_servers, dead_letter_topic(INTAKE_TOPIC), expected=3)
-    assert len(dead) == 3
+    assert {r.complaint_id for r in results} == {first.complaint_id, second.complaint_id}
     reasons = [dict(r.headers)["error"].decode() for r in dead]
-    assert reasons[0].startswith("unreadable")
-    assert "form_number" in reasons[1]
-    assert "producer" in reasons[2]
+    assert len(dead) == 4, reasons
+    assert sorted(r.split(":")[0] for r in reasons) == ["producer", "unchained", "unreadable", "unreadable"]
+    assert any("form_number" in r for r in reasons)
     assert all(dict(r.headers)["source_topic"] == INTAKE_TOPIC.encode() for r in dead)
-    assert runtime.consumer.stats.dead_lettered == 3
+    assert runtime.consumer.stats.dead_lettered == 4

@@ -10,7 +10,7 @@ import pytest
 
 from contracts.envelope import ServiceName
 from contracts.topics import events_topic
-from services.common.outbox import OutboxRelay, kafka_sink
+from services.common.outbox import KafkaSink, OutboxRelay
 from services.common.republish import rewind
 from services.common.store import store_env
 from services.intake.application import IntakeApplication
@@ -46,7 +46,7 @@ def ids_by_partition(records) -> dict[int, list[int]]:
 
 async def test_publishes_in_order_per_partition_and_records_position(pg_settings, producer, broker):
     app = intake_with_complaints(pg_settings(ServiceName.INTAKE), 30)
-    relay = OutboxRelay(app, kafka_sink(producer), TOPIC, batch_size=7)
+    relay = OutboxRelay(app, KafkaSink(producer, producer.client._bootstrap_servers, TOPIC), batch_size=7)
     await drain(relay)
 
     records = await read_topic(broker.bootstrap_servers, TOPIC, expected=30)
@@ -66,7 +66,7 @@ async def test_publishes_in_order_per_partition_and_records_position(pg_settings
 async def test_crash_between_publish_and_recording_republishes_the_batch(pg_settings, producer, broker):
     settings = pg_settings(ServiceName.INTAKE)
     app = intake_with_complaints(settings, 10)
-    crashing = OutboxRelay(app, kafka_sink(producer), TOPIC, batch_size=8)
+    crashing = OutboxRelay(app, KafkaSink(producer, producer.client._bootstrap_servers, TOPIC), batch_size=8)
 
     def crash(*_args):
         raise RuntimeError("process killed before recording the position")
@@ -75,7 +75,7 @@ async def test_crash_between_publish_and_recording_republishes_the_batch(pg_sett
         await crashing.publish_once()
     assert crashing.positions.get(TOPIC) == 0
 
-    restarted = OutboxRelay(IntakeApplication(env=store_env(settings)), kafka_sink(producer), TOPIC, batch_size=8)
+    restarted = OutboxRelay(IntakeApplication(env=store_env(settings)), KafkaSink(producer, producer.client._bootstrap_servers, TOPIC), batch_size=8)
     await drain(restarted)
 
     first_batch = [i for i in registered_ids(app) if i <= 8]
@@ -93,17 +93,18 @@ async def test_crash_between_publish_and_recording_republishes_the_batch(pg_sett
 
 async def test_broker_failure_mid_batch_keeps_position_and_retries(pg_settings, producer, broker):
     app = intake_with_complaints(pg_settings(ServiceName.INTAKE), 6)
-    real_sink = kafka_sink(producer)
+    real_sink = KafkaSink(producer, broker.bootstrap_servers, TOPIC)
     calls = {"n": 0}
 
-    async def flaky_sink(events):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            await real_sink(events[:2])
-            raise ConnectionError("broker went away after two messages")
-        await real_sink(events)
+    class FlakySink(KafkaSink):
+        async def send(self, batch, state):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                await real_sink.send(batch[:2], state)
+                raise ConnectionError("broker went away after two messages")
+            return await super().send(batch, state)
 
-    relay = OutboxRelay(app, flaky_sink, TOPIC, batch_size=100)
+    relay = OutboxRelay(app, FlakySink(producer, broker.bootstrap_servers, TOPIC), batch_size=100)
     with pytest.raises(ConnectionError):
         await relay.publish_once()
     assert relay.positions.get(TOPIC) == 0
@@ -133,7 +134,7 @@ async def test_relay_does_not_wait_on_a_gap_in_notification_ids(pg_settings, pro
     all_ids = [n.id for n in app.recorder.select_notifications(1, 1000)]
     assert all_ids[-1] - all_ids[0] + 1 > len(all_ids), f"expected a gap in {all_ids}"
 
-    relay = OutboxRelay(app, kafka_sink(producer), TOPIC, batch_size=2)
+    relay = OutboxRelay(app, KafkaSink(producer, producer.client._bootstrap_servers, TOPIC), batch_size=2)
     await asyncio.wait_for(drain(relay), timeout=20)
     assert relay.positions.get(TOPIC) == app.recorder.max_notification_id()
     records = await read_topic(broker.bootstrap_servers, TOPIC, expected=6)
@@ -143,7 +144,7 @@ async def test_relay_does_not_wait_on_a_gap_in_notification_ids(pg_settings, pro
 async def test_operator_republishes_from_a_position(pg_settings, producer, broker):
     settings = pg_settings(ServiceName.INTAKE)
     app = intake_with_complaints(settings, 5)
-    relay = OutboxRelay(app, kafka_sink(producer), TOPIC)
+    relay = OutboxRelay(app, KafkaSink(producer, producer.client._bootstrap_servers, TOPIC))
     await drain(relay)
     ids = registered_ids(app)
 
@@ -160,8 +161,8 @@ async def test_operator_republishes_from_a_position(pg_settings, producer, broke
 
 async def test_only_one_relay_per_service_publishes(pg_settings, producer):
     settings = pg_settings(ServiceName.INTAKE)
-    first = OutboxRelay(IntakeApplication(env=store_env(settings)), kafka_sink(producer), TOPIC)
-    second = OutboxRelay(IntakeApplication(env=store_env(settings)), kafka_sink(producer), TOPIC)
+    first = OutboxRelay(IntakeApplication(env=store_env(settings)), KafkaSink(producer, producer.client._bootstrap_servers, TOPIC))
+    second = OutboxRelay(IntakeApplication(env=store_env(settings)), KafkaSink(producer, producer.client._bootstrap_servers, TOPIC))
     tasks = [asyncio.create_task(first.run()), asyncio.create_task(second.run())]
     try:
         await asyncio.sleep(1.5)

@@ -1,0 +1,230 @@
+"""Reproductions of the backbone's stall and loss defects, against tansu and PostgreSQL.
+
+Each test failed on the backbone as it was before the hardening: a poison message that
+stalled its partition, republishing after broker data loss that skipped what a lagging
+consumer had not seen, a forged or early message that moved the duplicate check past
+events never processed, a newer schema version dead-lettered and lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from contracts.envelope import ServiceName
+from contracts.registry import serialize_event
+from contracts.topics import dead_letter_topic, events_topic, message_key
+from services.common.consumer import UnitOfWork
+from services.common.devbroker import DevBroker
+from services.common.publishing import integration_events
+from services.common.runtime import ServiceParts, ServiceRuntime
+from services.common.store import store_env
+from services.intake.application import IntakeApplication
+from services.routing.application import RoutingApplication
+from services.routing.domain.case import ComplaintCase
+from services.routing.policies import routing_policy
+from tests.integration.conftest import eventually, read_topic, register_commands
+from tests.integration.conftest import send_chain as conftest_send_chain
+
+pytestmark = pytest.mark.integration
+INTAKE_TOPIC = events_topic(ServiceName.INTAKE)
+
+
+def routing_runtime(settings, policy=routing_policy) -> ServiceRuntime:
+    app = RoutingApplication(env=store_env(settings))
+    return ServiceRuntime(settings, ServiceParts(app=app, policy=policy, upstreams=[ServiceName.INTAKE]))
+
+
+def intake_runtime(settings) -> ServiceRuntime:
+    return ServiceRuntime(settings, ServiceParts(app=IntakeApplication(env=store_env(settings))))
+
+
+def routed_complaints(settings) -> Counter:
+    """complaint id -> how many Routed events routing's store holds for it."""
+    app = RoutingApplication(env=store_env(settings))
+    try:
+        return Counter(str(n.originator_id) for n in app.recorder.select_notifications(1, 1_000_000)
+                       if n.topic.endswith(".Routed"))
+    finally:
+        app.close()
+
+
+def registrations(settings, n: int) -> list:
+    """n registrations stored in an intake store, as the integration events its relay would publish."""
+    app = IntakeApplication(env=store_env(settings))
+    try:
+        for command in register_commands(n):
+            app.register_complaint(command)
+        return integration_events(app, list(app.recorder.select_notifications(1, 10_000)))
+    finally:
+        app.close()
+
+
+async def send_chain(producer, items: list[tuple[bytes, int, int]], partition: int = 0) -> None:
+    await conftest_send_chain(producer, INTAKE_TOPIC, items, partition)
+
+
+def deeply_nested(depth: int = 5000) -> bytes:
+    return ("[" * depth + "]" * depth).encode()
+
+
+async def test_poison_messages_go_aside_and_the_partition_flows_on(pg_settings, producer, broker):
+    events = registrations(pg_settings(ServiceName.INTAKE), 6)
+    good = [serialize_event(e) for e in events]
+    ids = [e.notification_id for e in events]
+    list_type = json.loads(good[1]) | {"event_type": ["ComplaintRegistered"]}
+    value_error_for, unpublishable_for = events[3].complaint_id, events[4].complaint_id
+
+    def policy(event, uow: UnitOfWork) -> None:
+        if event.complaint_id == value_error_for:
+            raise ValueError("misuse_resolution: required for obvious misuse")  # a bug, not a refusal
+        routing_policy(event, uow)
+        if event.complaint_id == unpublishable_for:
+            case: ComplaintCase = uow.get(event.complaint_id)
+            case.destination = None
+            case._routed(meta=case.meta, destination="nowhere", reason="x", subject=case.subject,
+                         severity=case.severity, description=case.description, product=case.product)
+
+    # One partition: a good message, a body whose event_type is a list, a deeply nested body,
+    # a policy that raises ValueError, a policy whose event breaks its contract, a good one.
+    await send_chain(producer, [
+        (good[0], ids[0], 0), (json.dumps(list_type).encode(), ids[1], ids[0]),
+        (deeply_nested(), ids[2], ids[1]), (good[3], ids[3], ids[2]), (good[4], ids[4], ids[3]),
+        (good[5], ids[5], ids[4]),
+    ])
+    settings = pg_settings(ServiceName.ROUTING)
+    runtime = routing_runtime(settings, policy)
+    await runtime.start()
+    try:
+        await eventually(lambda: set(routed_complaints(settings)) == {str(events[0].complaint_id),
+                                                                     str(events[5].complaint_id)},
+                         timeout=20, what="the good messages on both sides of the poison routed")
+        dead = await read_topic(broker.bootstrap_servers, dead_letter_topic(INTAKE_TOPIC), expected=4)
+    finally:
+        await runtime.stop()
+    reasons = [dict(r.headers)["error"].decode() for r in dead]
+    assert len(dead) == 4, reasons
+    assert "event_type" in reasons[0]
+    assert "nested" in reasons[1]
+    assert "ValueError" in reasons[2] and "misuse_resolution" in reasons[2]
+    assert "destination" in reasons[3]
+    assert routed_complaints(settings)[str(events[5].complaint_id)] == 1
+
+
+async def test_an_early_later_message_does_not_hide_an_earlier_one(pg_settings, producer):
+    """A producer batch fails after a later one succeeded: the later message arrives first."""
+    events = registrations(pg_settings(ServiceName.INTAKE), 3)
+    a, b, c = events
+    await send_chain(producer, [
+        (serialize_event(c), c.notification_id, b.notification_id),  # arrived first: a and b were lost
+        (serialize_event(a), a.notification_id, 0),  # the relay's retry: everything again, in order
+        (serialize_event(b), b.notification_id, a.notification_id),
+        (serialize_event(c), c.notification_id, b.notification_id),
+    ])
+    settings = pg_settings(ServiceName.ROUTING)
+    runtime = routing_runtime(settings)
+    await runtime.start()
+    try:
+        await eventually(lambda: len(routed_complaints(settings)) == 3, timeout=20, what="all three routed")
+    finally:
+        await runtime.stop()
+    assert set(routed_complaints(settings).values()) == {1}
+
+
+async def test_a_forged_huge_notification_id_hides_nothing(pg_settings, producer):
+    events = registrations(pg_settings(ServiceName.INTAKE), 3)
+    forged = events[0].model_copy(update={"notification_id": 10**12})
+    items = [(serialize_event(forged), 10**12, 10**12 - 1)]
+    previous = 0
+    for e in events:
+        items.append((serialize_event(e), e.notification_id, previous))
+        previous = e.notification_id
+    await send_chain(producer, items)
+    settings = pg_settings(ServiceName.ROUTING)
+    runtime = routing_runtime(settings)
+    await runtime.start()
+    try:
+        await eventually(lambda: len(routed_complaints(settings)) == 3, timeout=20, what="all three routed")
+    finally:
+        await runtime.stop()
+
+
+async def test_a_newer_schema_version_stops_its_partition_and_is_never_skipped(pg_settings, producer, broker):
+    events = registrations(pg_settings(ServiceName.INTAKE), 2)
+    newer = json.loads(serialize_event(events[0])) | {"schema_version": 99}
+    await send_chain(producer, [(json.dumps(newer).encode(), events[0].notification_id, 0),
+                                (serialize_event(events[1]), events[1].notification_id, events[0].notification_id)])
+    settings = pg_settings(ServiceName.ROUTING, stall_seconds=1.0)
+    runtime = routing_runtime(settings)
+    await runtime.start()
+    try:
+        async def stopped() -> dict:
+            ok, report = await runtime.health()
+            return {} if ok else report
+        report = None
+        for _ in range(100):
+            report = await stopped()
+            if report.get("consumer", {}).get("stopped"):
+                break
+            await asyncio.sleep(0.2)
+        assert report and report["consumer"]["stopped"], report
+        [(partition, reason)] = report["consumer"]["stopped"].items()
+        assert partition == f"{INTAKE_TOPIC}[0]"
+        assert "schema_version 99" in reason and "upgrade" in reason
+    finally:
+        await runtime.stop()
+    assert routed_complaints(settings) == Counter(), "nothing behind the newer message was processed out of order"
+    dead = await read_topic(broker.bootstrap_servers, dead_letter_topic(INTAKE_TOPIC), expected=0, timeout=1)
+    assert dead == [], "the newer message was not dead-lettered"
+    # The committed offset stays at the newer message, so an upgraded consumer reads it again.
+    consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap_servers, group_id="complaints-routing",
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        assert (await consumer.committed(TopicPartition(INTAKE_TOPIC, 0))) in (None, 0)
+    finally:
+        await consumer.stop()
+
+
+async def test_broker_restarted_empty_with_a_lagging_consumer_loses_nothing(pg_settings, tmp_path, settings_for):
+    """200 complaints in flight, routing stopped while the broker loses everything: all complete."""
+    with DevBroker(log_path=tmp_path / "tansu.log") as first:
+        port = first.port
+        intake_settings = pg_settings(ServiceName.INTAKE, kafka_bootstrap_servers=first.bootstrap_servers,
+                                      loss_check_seconds=1.0)
+        routing_settings = pg_settings(ServiceName.ROUTING, kafka_bootstrap_servers=first.bootstrap_servers)
+        intake = intake_runtime(intake_settings)
+        routing = routing_runtime(routing_settings)
+        await intake.start()
+        await routing.start()
+        commands = register_commands(200)
+        for command in commands[:100]:
+            await intake.execute(intake.app.register_complaint, command)
+        await eventually(lambda: len(routed_complaints(routing_settings)) >= 20, timeout=30,
+                         what="routing under way")
+        await routing.stop()  # routing lags from here on
+        for command in commands[100:150]:
+            await intake.execute(intake.app.register_complaint, command)
+        await eventually(lambda: intake.relays[0].stats.position >= intake.app.recorder.max_notification_id(),
+                         timeout=20, what="intake's relay to publish everything to the first broker")
+    # The broker is gone and comes back empty on the same port.
+    with DevBroker(port=port, log_path=tmp_path / "tansu-2.log"):
+        back = asyncio.get_running_loop().time()
+        for command in commands[150:]:
+            await intake.execute(intake.app.register_complaint, command)
+        routing = routing_runtime(routing_settings)
+        await routing.start()
+        try:
+            await eventually(lambda: len(routed_complaints(routing_settings)) == 200, timeout=60,
+                             what="every complaint routed after the broker came back empty")
+            recovered = asyncio.get_running_loop().time() - back
+        finally:
+            await routing.stop()
+            await intake.stop()
+    assert set(routed_complaints(routing_settings).values()) == {1}
+    print(f"recovered 200 complaints {recovered:.1f}s after the broker came back empty")
+    assert recovered < 30
