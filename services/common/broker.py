@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaConnectionError
 from aiokafka.partitioner import murmur2
 
 from contracts.topics import PARTITIONS, all_topics
+from services.common.supervisor import describe_error
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class BrokerProbe:
                 status = BrokerStatus(True, [t for t in self.topics if t not in existing])
             except Exception as e:  # noqa: BLE001 - any failure to answer is "unreachable"
                 await self.close()
-                status = BrokerStatus(False, [], f"{type(e).__name__}: {e}"[:300] or type(e).__name__)
+                status = BrokerStatus(False, [], describe_error(e, 300))
             self._last = (time.monotonic(), status)
             return status
 

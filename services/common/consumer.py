@@ -49,6 +49,7 @@ from contracts.topics import dead_letter_topic, events_topic
 from services.common.broker import NOTIFICATION_ID_HEADER, PREVIOUS_HEADER, PRODUCER_HEADER
 from services.common.publishing import check_publishable
 from services.common.store import ServiceApplication
+from services.common.supervisor import describe_error
 
 try:  # psycopg_pool is present with the postgres extra
     from psycopg_pool import PoolTimeout
@@ -257,7 +258,7 @@ class TrackingConsumer:
                     try:
                         await consumer.commit(commits)
                     except KafkaError as e:  # a rebalance or a broker away: redelivery is harmless
-                        self._error(f"offset commit failed: {type(e).__name__}: {e}")
+                        self._error(f"offset commit failed: {describe_error(e)}")
                 self.stats.batches += 1
         finally:
             self._consumer = None
@@ -271,7 +272,7 @@ class TrackingConsumer:
             plan = await self.process(tp.topic, tp.partition, records)
         except Exception as e:  # noqa: BLE001 - transient by construction: process() refuses the rest
             self.stats.retries += 1
-            self._error(f"{tp.topic}[{tp.partition}]: {type(e).__name__}: {e}")
+            self._error(f"{tp.topic}[{tp.partition}]: {describe_error(e)}")
             consumer.seek(tp, records[0].offset)
             await asyncio.sleep(self._backoff * random.uniform(0.8, 1.2))
             self._backoff = min(self._backoff * 2, 10.0)

@@ -41,6 +41,7 @@ from services.common.broker import (
 )
 from services.common.publishing import Outgoing, Unpublishable, outgoing, to_integration_event
 from services.common.store import PositionTable, ServiceApplication
+from services.common.supervisor import describe_error
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ class KafkaSink:
                              (PREVIOUS_HEADER, str(previous).encode())],
                 )
             except MessageSizeTooLargeError as e:  # the producer refuses it before sending: park it
-                refused.append(Unpublishable(item.notification_id, item.event.event_type, f"{type(e).__name__}: {e}"))
+                refused.append(Unpublishable(item.notification_id, item.event.event_type, describe_error(e)))
                 continue
             chain[str(partition)] = item.notification_id
             sent.append((str(partition), item.notification_id, future))
@@ -354,7 +355,7 @@ class OutboxRelay:
                     except asyncio.CancelledError:
                         raise
                     except Exception as e:  # noqa: BLE001 - broker or store away: keep the position, retry
-                        self.stats.last_error = f"{type(e).__name__}: {e}"[:1000] or type(e).__name__
+                        self.stats.last_error = describe_error(e)
                         self.stats.last_error_at = time.time()
                         self._position, self._force_check = None, True
                         log.warning("relay %s failed, retrying in %.1fs: %s", self.sink_name, backoff,
@@ -400,7 +401,7 @@ class OutboxRelay:
             return
         pool_kwargs = self.app.recorder.datastore.pool.kwargs  # type: ignore[attr-defined]
         conn = await psycopg.AsyncConnection.connect(
-            autocommit=True, connect_timeout=5,
+            autocommit=True, connect_timeout=5, application_name=f"complaints-relay:{self.sink_name}"[:63],
             **{k: pool_kwargs[k] for k in ("dbname", "host", "port", "user", "password") if pool_kwargs.get(k)},
         )
         key = f"outbox:{self.sink_name}"

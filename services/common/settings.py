@@ -50,7 +50,7 @@ class ServiceSettings(BusSettings):
     consumer_max_records: int = Field(default=500, ge=1)
     log_level: str = "INFO"
     max_message_bytes: int = Field(
-        default=1_000_000, ge=10_000,
+        default=1_000_000, ge=4096,
         description="Largest message a stored event may make; checked when the event is saved "
                     "(keep it below the broker's message.max.bytes, 1 MiB by default)")
     stall_seconds: float = Field(

@@ -20,6 +20,13 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+def describe_error(error: BaseException, limit: int = 1000) -> str:
+    """`Type: message` once (aiokafka's messages already start with their type's name)."""
+    name, text = type(error).__name__, str(error)
+    described = text if text.startswith(name) else f"{name}: {text}" if text else name
+    return described[:limit]
+
+
 class Fatal(Exception):
     """A task cannot run in this configuration (restarting would not help): it stays stopped."""
 
@@ -72,7 +79,7 @@ class Supervisor:
                 log.error("%s cannot run: %s", record.name, e)
                 return
             except Exception as e:  # noqa: BLE001 - anything else: record, back off, start again
-                record.last_error, record.last_error_at = f"{type(e).__name__}: {e}"[:1000], time.time()
+                record.last_error, record.last_error_at = describe_error(e), time.time()
                 if time.monotonic() - began > 60:
                     backoff = self.initial_backoff  # it ran well for a while: start over gently
                 delay = min(backoff, self.max_backoff) * random.uniform(0.8, 1.2)

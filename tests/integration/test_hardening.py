@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import Counter
 
 import pytest
@@ -228,3 +229,131 @@ async def test_broker_restarted_empty_with_a_lagging_consumer_loses_nothing(pg_s
     assert set(routed_complaints(routing_settings).values()) == {1}
     print(f"recovered 200 complaints {recovered:.1f}s after the broker came back empty")
     assert recovered < 30
+
+
+async def test_an_unpublishable_stored_event_is_parked_and_the_log_behind_it_flows(pg_settings, producer, broker):
+    """Stored under a larger limit (or an older contract), it cannot go out now: parked, not blocking."""
+    settings = pg_settings(ServiceName.INTAKE, max_message_bytes=50_000)
+    writer = IntakeApplication(env=store_env(settings))
+    commands = register_commands(3)
+    big = commands[1].model_copy(update={"description": "裂" * 3000})  # about 9 KB as JSON
+    for command in (commands[0], big, commands[2]):
+        writer.register_complaint(command)
+    writer.close()
+
+    strict = pg_settings(ServiceName.INTAKE, database_url=settings.database_url, max_message_bytes=6_000)
+    intake = intake_runtime(strict)
+    await intake.start()
+    try:
+        published = await read_topic(broker.bootstrap_servers, INTAKE_TOPIC, expected=2)
+        ok, report = await intake.health()
+    finally:
+        await intake.stop()
+    assert {json.loads(r.value)["complaint_id"] for r in published} == {
+        str(e.complaint_id) for e in registrations_of(settings) if e.description != big.description}
+    relay = report["relays"][INTAKE_TOPIC]
+    assert relay["parked"] == 1 and len(relay["parked_events"]) == 1
+    assert "6000-byte limit" in relay["parked_events"][0]["reason"]
+    assert not ok and any("parked" in cause for cause in report["causes"])
+
+
+def registrations_of(settings) -> list:
+    app = IntakeApplication(env=store_env(settings))
+    try:
+        return integration_events(app, list(app.recorder.select_notifications(1, 10_000)))
+    finally:
+        app.close()
+
+
+def test_a_command_whose_event_would_exceed_the_message_limit_is_refused_and_stores_nothing(pg_settings):
+    from services.common.publishing import UnpublishableEvent
+    settings = pg_settings(ServiceName.INTAKE, max_message_bytes=10_000)
+    app = IntakeApplication(env=store_env(settings))
+    try:
+        command = register_commands(1)[0].model_copy(update={"description": "裂" * 3900})
+        with pytest.raises(UnpublishableEvent, match="10000 bytes"):
+            app.register_complaint(command)
+        assert app.recorder.max_notification_id() in (None, 0)
+    finally:
+        app.close()
+
+
+async def test_without_a_broker_the_service_starts_says_why_and_catches_up_when_it_comes(pg_settings, tmp_path):
+    from services.common.devbroker import free_port
+    port = free_port()
+    settings = pg_settings(ServiceName.INTAKE, kafka_bootstrap_servers=f"127.0.0.1:{port}")
+    intake = intake_runtime(settings)
+    await asyncio.wait_for(intake.start(), 5)  # does not wait for the broker
+    try:
+        await intake.execute(intake.app.register_complaint, register_commands(1)[0])  # the outbox takes it
+        ok, report = await intake.health()
+        assert not ok and report["broker"] == "down"
+        assert any("broker unreachable" in c and "make broker" in c for c in report["causes"]), report["causes"]
+        with DevBroker(port=port, log_path=tmp_path / "tansu.log") as broker:
+            published = await read_topic(broker.bootstrap_servers, INTAKE_TOPIC, expected=1, timeout=30)
+            assert len(published) == 1
+
+            async def healthy() -> bool:
+                return (await intake.health())[0]
+            for _ in range(100):
+                if await healthy():
+                    break
+                await asyncio.sleep(0.2)
+            ok, report = await intake.health()
+            assert ok, report["causes"]
+            assert report["tasks"]["topics"]["state"] == "finished"
+    finally:
+        await intake.stop()
+
+
+async def test_health_turns_503_when_a_relay_makes_no_progress_while_work_waits(pg_settings, tmp_path):
+    with DevBroker(log_path=tmp_path / "tansu.log") as broker:
+        settings = pg_settings(ServiceName.INTAKE, kafka_bootstrap_servers=broker.bootstrap_servers,
+                               stall_seconds=1.0)
+        intake = intake_runtime(settings)
+        await intake.start()
+        await eventually(lambda: intake.topics_ready.is_set(), what="topics")
+        assert (await intake.health())[0]
+    try:
+        await intake.execute(intake.app.register_complaint, register_commands(1)[0])  # the broker is gone
+        await asyncio.sleep(2.5)
+        ok, report = await intake.health()
+        assert not ok
+        assert any(re.match(rf"relay {INTAKE_TOPIC} has \d+ notification\(s\) waiting and made no progress", c)
+                   for c in report["causes"]), report["causes"]
+        assert report["relays"][INTAKE_TOPIC]["last_error"]
+    finally:
+        await intake.stop()
+
+
+async def test_a_relay_that_loses_its_leadership_session_leads_again_and_goes_on(pg_settings, broker):
+    import psycopg
+
+    from tests.support.postgres import ADMIN_URL
+    settings = pg_settings(ServiceName.INTAKE)
+    intake = intake_runtime(settings)
+    await intake.start()
+    try:
+        commands = register_commands(4)
+        await intake.execute(intake.app.register_complaint, commands[0])
+        await read_topic(broker.bootstrap_servers, INTAKE_TOPIC, expected=1)
+        dbname = settings.database_url.rsplit("/", 1)[1]
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            killed = conn.execute(
+                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND a.datname = %s", (dbname,)).fetchall()
+        assert killed, "the leadership session was found and cut"
+        task = f"relay:{INTAKE_TOPIC}"
+        await eventually(lambda: intake.supervisor.records[task].restarts >= 1, timeout=10,
+                         what="the relay to notice it lost its session")
+        for command in commands[1:]:
+            await intake.execute(intake.app.register_complaint, command)
+        published = await read_topic(broker.bootstrap_servers, INTAKE_TOPIC, expected=4, timeout=30)
+        assert {json.loads(r.value)["complaint_id"] for r in published} == {
+            str(e.complaint_id) for e in registrations_of(settings)}
+        ok, report = await intake.health()
+        assert report["tasks"][f"relay:{INTAKE_TOPIC}"]["restarts"] >= 1
+        assert "leadership session" in report["tasks"][f"relay:{INTAKE_TOPIC}"]["last_error"]
+        assert report["relays"][INTAKE_TOPIC]["leader"]
+    finally:
+        await intake.stop()
