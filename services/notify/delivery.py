@@ -13,6 +13,7 @@ from pathlib import Path
 
 from contracts.envelope import Envelope
 from contracts.notify import NotificationRecorded
+from services.common.logs import log_context
 from services.common.outbox import Sink
 
 log = logging.getLogger("notify.delivery")
@@ -29,7 +30,9 @@ def log_sink(path: Path) -> Sink:
     async def deliver(events: list[Envelope]) -> None:
         notices = [e for e in events if isinstance(e, NotificationRecorded)]
         for n in notices:
-            log.info("deliver %s to %s (%s): %s", n.form_number, n.recipient, n.channel.value, n.subject)
+            with log_context(complaint_id=n.complaint_id, form_number=n.form_number,
+                             correlation_id=n.correlation_id, event_type=n.event_type):
+                log.info("deliver %s to %s (%s): %s", n.form_number, n.recipient, n.channel.value, n.subject)
         if notices:
             await asyncio.to_thread(write, [json.dumps(n.model_dump(mode="json"), ensure_ascii=False) + "\n"
                                             for n in notices])
