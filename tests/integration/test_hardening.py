@@ -357,3 +357,42 @@ async def test_a_relay_that_loses_its_leadership_session_leads_again_and_goes_on
         assert report["relays"][INTAKE_TOPIC]["leader"]
     finally:
         await intake.stop()
+
+
+async def test_dead_letters_are_redriven_once_after_the_cause_is_fixed(pg_settings, producer, broker):
+    from services.common.redrive import read_dead_letters, redrive_records
+    events = registrations(pg_settings(ServiceName.INTAKE), 3)
+    refuse = {events[0].complaint_id, events[2].complaint_id}
+
+    def buggy(event, uow: UnitOfWork) -> None:
+        if event.complaint_id in refuse:
+            raise KeyError("branch table not loaded")  # the bug, fixed later
+        routing_policy(event, uow)
+
+    previous, items = 0, []
+    for e in events:
+        items.append((serialize_event(e), e.notification_id, previous))
+        previous = e.notification_id
+    await send_chain(producer, items)
+    settings = pg_settings(ServiceName.ROUTING)
+    runtime = routing_runtime(settings, buggy)
+    await runtime.start()
+    try:
+        await eventually(lambda: runtime.consumer.stats.dead_lettered == 2, what="two dead letters")
+    finally:
+        await runtime.stop()
+    assert set(routed_complaints(settings)) == {str(events[1].complaint_id)}
+
+    dead = await read_dead_letters(broker.bootstrap_servers, ServiceName.ROUTING)
+    assert len(dead) == 2
+    app = RoutingApplication(env=store_env(settings))
+    try:
+        only_one = redrive_records(app, routing_policy, dead, complaint=events[0].complaint_id)
+        assert (len(only_one.redriven), only_one.matched) == (1, 1)
+        everything = redrive_records(app, routing_policy, dead, event_type="ComplaintRegistered")
+        assert (len(everything.redriven), len(everything.already)) == (1, 1)
+        again = redrive_records(app, routing_policy, dead)
+        assert (len(again.redriven), len(again.already)) == (0, 2)
+    finally:
+        app.close()
+    assert routed_complaints(settings) == Counter({str(e.complaint_id): 1 for e in events})
