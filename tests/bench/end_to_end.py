@@ -16,13 +16,17 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from contracts.envelope import ServiceName
+from contracts.envelope import ServiceName, branch_of
 from contracts.topics import events_topic
+from services.common import access
 from services.common.cluster import LocalCluster
 from services.demo import samples
 from tests.support import postgres
@@ -55,32 +59,94 @@ async def raw_produce_rate(bootstrap: str, messages: int = 100_000, size: int = 
     return batched, one_by_one
 
 
+class Tokens:
+    """Bearer headers for the load generator: a clerk per branch, a regional manager per region."""
+
+    def __init__(self, cluster: LocalCluster):
+        self.cluster = cluster
+        self._cache: dict[tuple[str, str], dict[str, str]] = {}
+
+    def clerk(self, branch: str) -> dict[str, str]:
+        return self._get("clerk", branch, lambda: self.cluster.auth(**samples.clerk_of(branch)))
+
+    def manager(self, branch: str) -> dict[str, str]:
+        region = access.rules().region_of(branch) or ""
+        return self._get("manager", region, lambda: self.cluster.auth(**samples.manager_of(region)))
+
+    def _get(self, kind: str, key: str, make) -> dict[str, str]:
+        if (kind, key) not in self._cache:
+            self._cache[(kind, key)] = make()
+        return self._cache[(kind, key)]
+
+
+async def post_idempotent(client: httpx.AsyncClient, url: str, body: dict, headers: dict[str, str], what: str,
+                          stats: dict[str, Counter[str]], attempts: int = 6) -> httpx.Response | None:
+    """POST a command that carries its command_id, retrying connection-level failures with backoff
+    (the same body again is the same command). None when it failed; the reason is counted."""
+    delay = 0.1
+    for attempt in range(1, attempts + 1):
+        try:
+            response = await client.post(url, json=body, headers=headers)
+        except httpx.TransportError as e:
+            reason = f"{what}: {type(e).__name__}"
+            if attempt == attempts:
+                stats["failures"][f"{reason} ({attempts} attempts)"] += 1
+                return None
+            stats["retries"][reason] += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            continue
+        if response.status_code >= 400:
+            stats["failures"][f"{what}: HTTP {response.status_code} {response.text[:120]}"] += 1
+            return None
+        return response
+    raise AssertionError("unreachable")
+
+
 async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: float,
-                   rate: float | None = None) -> dict[str, float]:
-    """Submit n complaints (as fast as allowed, or `rate` per second) and time each to its notifications."""
+                   rate: float | None = None, on_submitted: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Submit n complaints (as fast as allowed, or `rate` per second) and time each to its notifications.
+
+    Waits until every complaint it did submit has completed (or was lost: its registration or
+    determination failed for good), or `timeout`; never for a complaint it lost.
+    """
     submitted: dict[str, float] = {}
     completed: dict[str, float] = {}
+    lost: set[str] = set()  # submitted, but its determination failed for good
     notices: dict[str, int] = {}
+    stats: dict[str, Counter[str]] = {"failures": Counter(), "retries": Counter()}
+    pending_submissions = n
     all_done = asyncio.Event()
     limit = asyncio.Semaphore(concurrency)
+    tokens = Tokens(cluster)
+    branches = access.branches()
     consumer = AIOKafkaConsumer(events_topic(QUALITY), events_topic(NOTIFY),
                                 bootstrap_servers=cluster.bootstrap_servers, auto_offset_reset="earliest",
                                 enable_auto_commit=False, group_id=f"bench-{time.time_ns()}",
                                 fetch_max_wait_ms=20)
     await consumer.start()
+
+    def check_done() -> None:
+        if pending_submissions == 0 and all(c in completed or c in lost for c in submitted):
+            all_done.set()
+
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency * 2)) as client:
         determinations: set[asyncio.Task[None]] = set()
 
-        async def determine(complaint_id: str) -> None:
+        async def determine(complaint_id: str, form_number: str) -> None:
+            body = samples.obvious_defect_determination()  # one command_id for all its retries
             async with limit:
-                r = await client.post(f"{cluster.url(QUALITY)}/complaints/{complaint_id}/on-site-determination",
-                                      json=samples.obvious_defect_determination())
-                r.raise_for_status()
+                r = await post_idempotent(
+                    client, f"{cluster.url(QUALITY)}/complaints/{complaint_id}/on-site-determination", body,
+                    tokens.manager(branch_of(form_number)), "determination", stats)
+            if r is None:
+                lost.add(complaint_id)
+                check_done()
 
-        opened_early: set[str] = set()  # opened before this client saw its own receipt
+        opened_early: dict[str, str] = {}  # opened before this client saw its own receipt
 
-        def start_determination(complaint_id: str) -> None:
-            task = asyncio.create_task(determine(complaint_id))
+        def start_determination(complaint_id: str, form_number: str) -> None:
+            task = asyncio.create_task(determine(complaint_id, form_number))
             determinations.add(task)
             task.add_done_callback(determinations.discard)
 
@@ -94,26 +160,34 @@ async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: flo
                         cid = event["complaint_id"]
                         if event["event_type"] == "QualityInvestigationOpened":
                             if cid in submitted:
-                                start_determination(cid)
+                                start_determination(cid, event["form_number"])
                             else:  # another run's complaint, or our receipt is still on its way
-                                opened_early.add(cid)
+                                opened_early[cid] = event["form_number"]
                         elif event["event_type"] == "NotificationRecorded":
                             notices[cid] = notices.get(cid, 0) + 1
                             if notices[cid] == 3:
                                 completed.setdefault(cid, now)
-                if sum(1 for c in submitted if c in completed) == n:
-                    all_done.set()
+                check_done()
 
-        async def submit() -> None:
-            async with limit:
-                body = samples.quality_complaint(branch=f"B{len(submitted) % 50:02d}")
-                started = time.perf_counter()
-                r = await client.post(f"{cluster.url(INTAKE)}/complaints", json=body)
-                r.raise_for_status()
-                complaint_id = r.json()["complaint_id"]
-                submitted[complaint_id] = started
-                if complaint_id in opened_early:
-                    start_determination(complaint_id)
+        async def submit(i: int) -> None:
+            nonlocal pending_submissions
+            branch = branches[i % len(branches)]
+            body = samples.quality_complaint(branch=branch)
+            try:
+                async with limit:
+                    started = time.perf_counter()
+                    r = await post_idempotent(client, f"{cluster.url(INTAKE)}/complaints", body,
+                                              tokens.clerk(branch), "registration", stats)
+                if r is not None:
+                    complaint_id = r.json()["complaint_id"]
+                    submitted[complaint_id] = started
+                    if on_submitted is not None:
+                        on_submitted(len(submitted))
+                    if complaint_id in opened_early:
+                        start_determination(complaint_id, opened_early.pop(complaint_id))
+            finally:
+                pending_submissions -= 1
+                check_done()
 
         listener = asyncio.create_task(listen())
         begin = time.perf_counter()
@@ -121,10 +195,10 @@ async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: flo
             submissions = []
             for i in range(n):
                 await asyncio.sleep(max(0.0, begin + i / rate - time.perf_counter()))
-                submissions.append(asyncio.create_task(submit()))
+                submissions.append(asyncio.create_task(submit(i)))
             await asyncio.gather(*submissions)
         else:
-            await asyncio.gather(*(submit() for _ in range(n)))
+            await asyncio.gather(*(submit(i) for i in range(n)))
         submit_seconds = time.perf_counter() - begin
         try:
             await asyncio.wait_for(all_done.wait(), timeout)
@@ -132,18 +206,34 @@ async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: flo
             pass
         all_done.set()
         await listener
+        for task in list(determinations):
+            task.cancel()
         await consumer.stop()
     mine = {c: completed[c] for c in submitted if c in completed}
     latencies = sorted(mine[c] - submitted[c] for c in mine)
     end = max(mine.values()) if mine else time.perf_counter()
     return {
+        "submitted": len(submitted),
         "completed": len(latencies),
-        "submit_rate": n / submit_seconds,
+        "incomplete": len(submitted) - len(latencies) - len(lost),
+        "failed": sum(stats["failures"].values()),
+        "failures": dict(stats["failures"]),
+        "retries": dict(stats["retries"]),
+        "submit_rate": len(submitted) / submit_seconds,
         "throughput": len(latencies) / (end - begin),
         "p50": statistics.median(latencies) if latencies else float("nan"),
         "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else float("nan"),
         "max": latencies[-1] if latencies else float("nan"),
     }
+
+
+def report_failures(result: dict[str, Any]) -> None:
+    retried = sum(result["retries"].values())
+    print(f"requests retried              {retried}" + (f"  ({result['retries']})" if retried else ""))
+    print(f"requests failed for good      {result['failed']}  ({result['submitted']} submitted, "
+          f"{result['incomplete']} submitted but not completed in time)")
+    for reason, count in sorted(result["failures"].items(), key=lambda kv: -kv[1]):
+        print(f"    {count:5d} x {reason}")
 
 
 def main() -> None:
@@ -178,10 +268,12 @@ def main() -> None:
     print(f"end-to-end throughput         {path['throughput']:8.1f} complaints/s (submission to 3rd notification)")
     print(f"latency submission -> notify  p50 {path['p50'] * 1000:7.0f} ms   p99 {path['p99'] * 1000:7.0f} ms   "
           f"max {path['max'] * 1000:7.0f} ms")
+    report_failures(path)
     print(f"steady: {steady_n} complaints paced at {steady_rate:.0f}/s (half the saturated throughput)")
     print(f"completed end to end          {steady['completed']} / {steady_n}")
     print(f"latency submission -> notify  p50 {steady['p50'] * 1000:7.0f} ms   p99 {steady['p99'] * 1000:7.0f} ms   "
           f"max {steady['max'] * 1000:7.0f} ms")
+    report_failures(steady)
     print(f"tansu raw produce (500 B)     {batched:8.0f} msg/s batched (linger 20 ms), "
           f"{one_by_one:6.0f} msg/s one send_and_wait at a time")
 
