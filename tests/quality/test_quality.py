@@ -152,3 +152,18 @@ def test_a_retried_determination_command_returns_the_first_result(app: QualityAp
 
     assert app.recorder.max_notification_id() == stored, "a retry stores nothing"
     assert again.findings.determination is Determination.OBVIOUS_QUALITY_DEFECT
+
+
+def test_a_complaint_outside_the_caller_s_scope_is_not_found_like_a_missing_one(
+        app: QualityApplication, routed: ComplaintRouted) -> None:
+    stored = app.recorder.max_notification_id()
+    command = RecordOnSiteDetermination(complaint_id=routed.complaint_id, command_id=uuid4(), actor=MANAGER,
+                                        inspector="rm-li", **findings().model_dump())
+    seen: list[str] = []
+    with pytest.raises(NotFound) as hidden:
+        app.record_on_site_determination(command, in_scope=lambda branch: seen.append(branch) or False)
+    with pytest.raises(NotFound) as missing:
+        app.record_on_site_determination(command.model_copy(update={"complaint_id": UUID(int=7)}))
+    assert seen == ["SH01"], "scope is judged by the complaint's branch, from its form number"
+    assert str(hidden.value).replace(str(routed.complaint_id), "X") == str(missing.value).replace(str(UUID(int=7)), "X")
+    assert app.recorder.max_notification_id() == stored
