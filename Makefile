@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test test-unit test-integration test-e2e bench broker generate check-generated check-postgres clean
+.PHONY: install demo test test-unit test-integration test-e2e faults bench broker generate check-generated check-postgres clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed (python3.11 not found)"; exit 1; }
@@ -32,6 +32,10 @@ test-integration: install check-postgres
 
 test-e2e: install check-postgres
 	$(BIN)/python -m pytest -m e2e
+
+## Fault runs under load: each service SIGKILLed, the broker restarted empty, database connections cut.
+faults: install check-postgres
+	$(BIN)/python -m pytest -m faults -s
 
 ## Throughput and latency through the whole path; prints figures (N=2000 by default).
 bench: install check-postgres

@@ -1,0 +1,250 @@
+"""`make faults`: the five services as processes on PostgreSQL, 200 complaints in flight, and
+something breaks: each service SIGKILLed in turn; the broker restarted empty while one
+consumer lags; a service's database connections cut mid-batch (through a TCP proxy).
+
+After each: every complaint completes (three notifications recorded and delivered), no
+store holds a duplicate business event, no notification is delivered twice, and the time
+to recover is printed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from uuid import NAMESPACE_URL, uuid5
+
+import httpx
+import pytest
+
+from contracts.envelope import ServiceName
+from services.common.cluster import LocalCluster
+from services.common.devbroker import DevBroker
+from services.common.republish import service_application
+from services.common.settings import ServiceSettings
+from services.demo import samples
+from tests.support import postgres
+from tests.support.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.faults
+INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = ServiceName
+N = 200
+
+#: What each service's store holds per complaint when the journey is complete: these events
+#: exactly this often, and any other event (notify's waiting for a contact) at most once.
+EXPECTED = {
+    ROUTING: Counter({"Opened": 1, "Routed": 1}),
+    QUALITY: Counter({"Opened": 1, "DeterminationRecorded": 1}),
+    BILLING: Counter({"Allocated": 1}),
+    NOTIFY: Counter({"Recorded": 3}),
+}
+
+
+class Faults:
+    """The cluster under test, its broker, and a proxy between billing and its database."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.databases = {s: postgres.create_database(f"faults_{s.value}") for s in ServiceName}
+        self.proxy = TcpProxy("127.0.0.1", 5432).start()
+        urls = {s: postgres.url_for(db) for s, db in self.databases.items()}
+        base, _, name = urls[BILLING].rpartition("/")
+        urls[BILLING] = f"{base.rsplit('@', 1)[0]}@127.0.0.1:{self.proxy.port}/{name}"
+        self.urls = urls
+        self.broker = DevBroker(log_path=workdir / "tansu.log").start()
+        self.cluster = LocalCluster(workdir, urls, bootstrap_servers=self.broker.bootstrap_servers,
+                                    log_level="WARNING")
+        self.cluster.start()
+        self.clerk = self.cluster.auth(**samples.CLERK)
+        self.manager = self.cluster.auth(**samples.MANAGER)
+        self.submitted: list[str] = []
+
+    def stop(self) -> None:
+        self.cluster.stop()
+        self.broker.stop()
+        self.proxy.stop()
+        for db in self.databases.values():
+            postgres.drop_database(db)
+
+    # --- load ----------------------------------------------------------------------------------
+
+    def post(self, url: str, body: dict, headers: dict, attempts: int = 60) -> httpx.Response:
+        """POST an idempotent command (it carries its command_id), retried while a service is down."""
+        for _ in range(attempts):
+            try:
+                response = httpx.post(url, json=body, headers=headers, timeout=10)
+                if response.status_code < 500:
+                    return response
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"{url} did not answer")
+
+    def submit(self, n: int = N) -> None:
+        def one(_: int) -> str:
+            r = self.post(f"{self.cluster.url(INTAKE)}/complaints", samples.quality_complaint(), self.clerk)
+            assert r.status_code in (200, 201), r.text
+            return r.json()["complaint_id"]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            self.submitted += list(pool.map(one, range(n)))
+
+    def determine_in_background(self) -> threading.Event:
+        """Act as the regional managers: record the on-site determination of every investigation
+        quality opens (the same command id per complaint, so a repeat is the same command)."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            done: set[str] = set()
+            while not stop.is_set():
+                for complaint_id in self.stored(QUALITY, "Opened") - done:
+                    body = samples.obvious_defect_determination() | {
+                        "command_id": str(uuid5(NAMESPACE_URL, f"determination:{complaint_id}"))}
+                    try:
+                        r = self.post(f"{self.cluster.url(QUALITY)}/complaints/{complaint_id}/on-site-determination",
+                                      body, self.manager, attempts=4)
+                    except AssertionError:
+                        continue
+                    if r.status_code in (200, 201):
+                        done.add(complaint_id)
+                stop.wait(0.3)
+        threading.Thread(target=loop, daemon=True, name="determinations").start()
+        return stop
+
+    # --- stores --------------------------------------------------------------------------------
+
+    def events(self, service: ServiceName) -> Counter:
+        """(complaint id, event name) -> how many, read from the service's own store."""
+        settings = ServiceSettings.for_service(service)(database_url=postgres.url_for(self.databases[service]))
+        app = service_application(settings)
+        try:
+            return Counter((str(n.originator_id), n.topic.rsplit(".", 1)[-1])
+                           for n in app.recorder.select_notifications(1, 10_000_000))
+        finally:
+            app.close()
+
+    def stored(self, service: ServiceName, event: str) -> set[str]:
+        try:
+            return {c for (c, name) in self.events(service) if name == event}
+        except Exception:  # noqa: BLE001 - the store is being cut: try again next round
+            return set()
+
+    def complete(self) -> set[str]:
+        recorded = Counter(c for (c, name), n in self.events(NOTIFY).items() if name == "Recorded" for _ in range(n))
+        return {c for c in self.submitted if recorded[c] >= 3}
+
+    def wait_complete(self, timeout: float = 180.0) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            try:
+                if len(self.complete()) == len(self.submitted) and self.delivered_all():
+                    return time.monotonic() - started
+            except Exception:  # noqa: BLE001
+                pass
+            time.sleep(0.5)
+        missing = len(self.submitted) - len(self.complete())
+        raise AssertionError(f"{missing} of {len(self.submitted)} complaints did not complete in {timeout}s")
+
+    def deliveries(self) -> Counter:
+        path = self.workdir / "notify-deliveries.jsonl"
+        ids: Counter = Counter()
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    ids[json.loads(line)["notice_id"]] += 1
+                except ValueError:
+                    continue
+        return ids
+
+    def delivered_all(self) -> bool:
+        return sum(self.deliveries().values()) >= 3 * len(self.submitted)
+
+    def assert_exactly_once(self) -> None:
+        for service, expected in EXPECTED.items():
+            per_complaint: dict[str, Counter] = {}
+            for (complaint, name), count in self.events(service).items():
+                per_complaint.setdefault(complaint, Counter())[name] = count
+            for complaint in self.submitted:
+                got = per_complaint.get(complaint, Counter())
+                assert all(got[name] == n for name, n in expected.items()), (service, complaint, got)
+                assert all(n == 1 for name, n in got.items() if name not in expected), (service, complaint, got)
+        duplicates = {notice: n for notice, n in self.deliveries().items() if n > 1}
+        assert not duplicates, f"delivered more than once: {duplicates}"
+        assert sum(self.deliveries().values()) == 3 * len(self.submitted)
+
+
+@pytest.fixture(scope="module")
+def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
+    setup = Faults(tmp_path_factory.mktemp("faults"))
+    try:
+        yield setup
+    finally:
+        setup.stop()
+
+
+def test_each_service_killed_in_turn(faults: Faults) -> None:
+    stop = faults.determine_in_background()
+    try:
+        submitter = threading.Thread(target=faults.submit)
+        submitter.start()
+        for service in ServiceName:
+            time.sleep(1.0)
+            assert faults.cluster.stop_service(service, kill=True) == -9
+            time.sleep(0.5)
+            faults.cluster.start_service(service)
+        submitter.join()
+        recovered = faults.wait_complete()
+    finally:
+        stop.set()
+    print(f"\nSIGKILL of each service in turn: {len(faults.submitted)} complaints complete "
+          f"{recovered:.1f}s after the last restart")
+    faults.assert_exactly_once()
+
+
+def test_broker_restarted_empty_while_billing_lags(faults: Faults) -> None:
+    before = len(faults.submitted)
+    faults.cluster.stop_service(BILLING)
+    stop = faults.determine_in_background()
+    try:
+        faults.submit()
+        new = set(faults.submitted[before:])
+        deadline = time.monotonic() + 120
+        while not new <= faults.stored(QUALITY, "DeterminationRecorded") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        faults.broker.stop()
+        faults.broker.start()  # the same port, nothing in it
+        back = time.monotonic()
+        faults.cluster.start_service(BILLING)
+        faults.wait_complete()
+        recovered = time.monotonic() - back
+    finally:
+        stop.set()
+    print(f"\nbroker restarted empty with billing lagging: {N} complaints complete "
+          f"{recovered:.1f}s after the broker was back")
+    faults.assert_exactly_once()
+    assert recovered < 30, "every complaint completes within 30 s of the broker being back"
+
+
+def test_database_connections_cut_mid_batch(faults: Faults) -> None:
+    stop = faults.determine_in_background()
+    try:
+        submitter = threading.Thread(target=faults.submit)
+        submitter.start()
+        cut = 0
+        for _ in range(6):
+            time.sleep(1.5)
+            cut += faults.proxy.cut()
+        submitter.join()
+        started = time.monotonic()
+        faults.wait_complete()
+        recovered = time.monotonic() - started
+    finally:
+        stop.set()
+    assert cut > 0, "billing's database connections were cut"
+    print(f"\nbilling's database connections cut 6 times ({cut} connections): all complete "
+          f"{recovered:.1f}s after the load ended")
+    faults.assert_exactly_once()
+
