@@ -47,6 +47,7 @@ from contracts.envelope import Envelope, ServiceName
 from contracts.registry import parse_event
 from contracts.topics import dead_letter_topic, events_topic
 from services.common.broker import NOTIFICATION_ID_HEADER, PREVIOUS_HEADER, PRODUCER_HEADER
+from services.common.logs import log_context
 from services.common.publishing import check_publishable
 from services.common.store import ServiceApplication
 from services.common.supervisor import describe_error
@@ -426,8 +427,10 @@ class TrackingConsumer:
             plan.new_position = item.notification_id  # type: ignore[assignment]
             return False
         try:
-            self.policy(event, plan.uow)
-            plan.uow.check_new_events(checked)
+            with log_context(complaint_id=event.complaint_id, form_number=event.form_number,
+                             correlation_id=event.correlation_id, event_type=event.event_type):
+                self.policy(event, plan.uow)
+                plan.uow.check_new_events(checked)
         except Exception as e:  # noqa: BLE001
             if is_transient(e):
                 raise

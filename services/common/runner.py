@@ -8,6 +8,8 @@ printed. Logs go out structured (`services.common.logs`).
 from __future__ import annotations
 
 import argparse
+import logging
+import time
 import inspect
 import re
 import sys
@@ -23,6 +25,7 @@ from pydantic_core import PydanticUndefined, to_jsonable_python
 
 from services.common.logs import LOG_ENVIRONMENT, configure_logging
 from services.common.settings import ServiceSettings
+from services.common.store import DatabaseUnavailable
 
 SECRET_NAME = re.compile(r"secret|password|passwd|token|private|api_key|signing_key|credential", re.IGNORECASE)
 URL_PASSWORD = re.compile(r"(://[^/:@\s]+:)[^@/\s]+@")
@@ -45,9 +48,26 @@ def serve(create_app: Callable[[ServiceSettings], FastAPI],
     configure_logging(settings.service.value, settings.log_level,
                       fmt=getattr(settings, "log_format", None),
                       repeat_seconds=getattr(settings, "log_repeat_seconds", None))
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
+    uvicorn.run(build_with_retry(create_app, settings), host=settings.http_host, port=settings.http_port,
                 log_level=settings.log_level.lower(), log_config=None, access_log=False,
                 timeout_graceful_shutdown=10)
+
+
+def build_with_retry(create_app: Callable[[ServiceSettings], FastAPI], settings: ServiceSettings,
+                     pause: float = 3.0, attempts: int | None = None) -> FastAPI:
+    """Build the app; while its database cannot be reached, say which and how, and try again
+    (the broker is waited for in the background, so only the store can hold the start up)."""
+    log = logging.getLogger(f"services.{settings.service.value}")
+    tried = 0
+    while True:
+        try:
+            return create_app(settings)
+        except DatabaseUnavailable as e:
+            tried += 1
+            if attempts is not None and tried >= attempts:
+                raise
+            log.error("%s; retrying in %.0fs", e, pause)
+            time.sleep(pause)
 
 
 def _about(cls: type[ServiceSettings]) -> str:

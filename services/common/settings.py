@@ -7,7 +7,7 @@ environment prefix; nothing else in a service reads the environment.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,7 +29,8 @@ class BusSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     kafka_bootstrap_servers: str = Field(
-        default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+        default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS",
+        description="Kafka bootstrap servers, host:port[,host:port...] (`make broker` runs one on 127.0.0.1:9092)",
     )
 
 
@@ -42,13 +43,21 @@ class ServiceSettings(BusSettings):
         default=None,
         description="postgresql://user:password@host:port/dbname; unset means a SQLite file in data_dir",
     )
-    data_dir: Path = Field(default=Path("var"), validation_alias="COMPLAINTS_DATA_DIR")
-    http_host: str = "127.0.0.1"
-    http_port: int = 0
-    relay_batch_size: int = Field(default=500, ge=1)
-    relay_poll_seconds: float = Field(default=0.2, gt=0)
-    consumer_max_records: int = Field(default=500, ge=1)
-    log_level: str = "INFO"
+    data_dir: Path = Field(default=Path("var"), validation_alias="COMPLAINTS_DATA_DIR",
+                           description="SQLite stores, the local signing key and the delivery log live here")
+    http_host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on")
+    http_port: int = Field(default=0, description="Port of the HTTP API (0: the service's fixed default port)")
+    relay_batch_size: int = Field(default=500, ge=1, description="Notifications the outbox relay publishes per batch")
+    relay_poll_seconds: float = Field(default=0.2, gt=0,
+                                      description="How often an idle relay looks at the store for new events")
+    consumer_max_records: int = Field(default=500, ge=1, description="Messages the consumer takes per batch")
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_format: Literal["json", "text"] | None = Field(
+        default=None, validation_alias="COMPLAINTS_LOG_FORMAT",
+        description="json or text; unset: text on a terminal, JSON lines otherwise")
+    log_repeat_seconds: float = Field(
+        default=10.0, ge=0, validation_alias="COMPLAINTS_LOG_REPEAT_SECONDS",
+        description="A repeated warning or error is logged once per this interval, with a count")
     max_message_bytes: int = Field(
         default=1_000_000, ge=4096,
         description="Largest message a stored event may make; checked when the event is saved "

@@ -145,8 +145,10 @@ def ensure_postgres_database(url: str) -> None:
         pass  # created concurrently by another process
     except psycopg.OperationalError as e:
         raise DatabaseUnavailable(
-            f"PostgreSQL at {p['host']}:{p['port']} is not reachable as user {p['user']!r}: {e}. "
-            "Start PostgreSQL there, or set the service's database URL to one that is reachable."
+            f"PostgreSQL at {p['host']}:{p['port']} (database {p['dbname']}) is not reachable as user "
+            f"{p['user']!r}: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}. Start "
+            "PostgreSQL there, or set the service's <SERVICE>_DATABASE_URL to one that is reachable (unset, the "
+            "service uses a SQLite file in COMPLAINTS_DATA_DIR)"
         ) from e
 
 

@@ -99,3 +99,32 @@ def test_serve_configures_structured_logs_and_runs_the_app(monkeypatch) -> None:
     assert calls["app"] == "app for billing"
     assert calls["port"] == 8004
     assert calls["log_config"] is None  # uvicorn's records go through the structured handler
+
+
+def test_a_service_waits_for_its_database_saying_which_instead_of_dying(caplog) -> None:
+    from services.common.runner import build_with_retry
+    from services.common.store import DatabaseUnavailable
+    from services.intake.settings import IntakeSettings
+
+    calls = {"n": 0}
+
+    def create_app(settings):
+        calls["n"] += 1
+        if calls["n"] < 3:
+            raise DatabaseUnavailable("PostgreSQL at 127.0.0.1:1 (database intake) is not reachable")
+        return "the app"
+
+    assert build_with_retry(create_app, IntakeSettings(), pause=0.01) == "the app"
+    assert calls["n"] == 3
+    assert sum("127.0.0.1:1 (database intake) is not reachable; retrying" in r.getMessage()
+               for r in caplog.records) == 2
+
+
+def test_an_unreachable_database_is_named_with_how_to_fix_it() -> None:
+    import pytest
+
+    from services.common.store import DatabaseUnavailable, ensure_postgres_database
+    with pytest.raises(DatabaseUnavailable) as caught:
+        ensure_postgres_database("postgresql://postgres@127.0.0.1:1/complaints_intake")
+    message = str(caught.value)
+    assert "127.0.0.1:1" in message and "complaints_intake" in message and "DATABASE_URL" in message
