@@ -52,6 +52,17 @@ class Unauthenticated(DomainError):
 
     status = 401
 
+    def __init__(self, message: str, missing: bool = False):
+        super().__init__(message)
+        self.missing = missing
+
+    @property
+    def challenge(self) -> str:
+        """The `WWW-Authenticate` value (RFC 6750 §3)."""
+        if self.missing:
+            return 'Bearer realm="complaints"'
+        return f'Bearer realm="complaints", error="invalid_token", error_description="{self}"'
+
 
 class IdentityProviderUnavailable(DomainError):
     status = 503
@@ -291,7 +302,7 @@ async def current_principal(
 ) -> Principal:
     """FastAPI dependency: the verified caller, or 401."""
     if credentials is None or not credentials.credentials:
-        raise Unauthenticated("a bearer token is required (Authorization: Bearer <token>)")
+        raise Unauthenticated("a bearer token is required (Authorization: Bearer <token>)", missing=True)
     verifier: TokenVerifier = request.app.state.token_verifier
     return await verifier.verify_async(credentials.credentials)
 

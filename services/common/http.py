@@ -158,7 +158,7 @@ def create_http_app(runtime: Any, routers: Sequence[APIRouter] = (), *,
         loc: list[Any] = ["body", exc.field] if exc.field else []
         headers = None
         if isinstance(exc, Unauthenticated):
-            headers = {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc}"'}
+            headers = {"WWW-Authenticate": exc.challenge}
         return JSONResponse(status_code=exc.status, headers=headers,
                             content=error_body(str(exc), loc, type(exc).__name__))
 

@@ -57,7 +57,9 @@ def test_no_token_is_401_on_every_endpoint_but_health(edge: TestClient, runtime:
     complaint = runtime.add_complaint("SH01-20261125-0001")
     for method, path in [("GET", f"/complaints/{complaint}/history"), ("GET", "/health/details"),
                          ("POST", "/echo")]:
-        assert_401(edge.request(method, path), "bearer token is required")
+        response = edge.request(method, path)
+        assert_401(response, "bearer token is required")
+        assert response.headers["www-authenticate"] == 'Bearer realm="complaints"'
     assert runtime.posted == []
     assert edge.get("/health").status_code == 200
 
@@ -88,6 +90,7 @@ def test_bad_tokens_are_401(edge: TestClient, runtime: StubRuntime, token_of, re
     other = ec.generate_private_key(ec.SECP256R1())
     response = edge.get(f"/complaints/{complaint}/history", headers=bearer(token_of(key, other)))
     assert_401(response, reason)
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
 
 
 def test_hs256_signed_with_the_public_key_is_401(edge: TestClient, runtime: StubRuntime) -> None:
