@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test test-unit test-integration test-e2e faults bench broker generate check-generated check-postgres clean
+.PHONY: install demo up test test-unit test-integration test-e2e faults bench broker generate check-generated check-postgres clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed (python3.11 not found)"; exit 1; }
@@ -19,6 +19,10 @@ install: $(STAMP)
 ## Run the broker and the five services on the embedded default (SQLite, tansu), with sample complaints.
 demo: install
 	$(BIN)/python -m services.demo
+
+## The broker and every service on the embedded default, on the README's fixed ports, until Ctrl-C.
+up: install
+	$(BIN)/python -m services.demo.up
 
 ## Every test: unit, contracts, integration (tansu + PostgreSQL) and end to end (separate processes).
 test: install check-postgres
