@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from contracts.envelope import ServiceName
+from services.common.auth import AuthSettings
 from services.common.devbroker import DevBroker, free_port
 from services.common.tokens import DEFAULT_TTL, mint_token
 
@@ -47,8 +48,9 @@ class LocalCluster:
 
     def token(self, user: str, role: str, branch: str | None = None, region: str | None = None,
               ttl: timedelta = DEFAULT_TTL) -> str:
-        """A token the cluster's services accept: signed with the local key of its data dir."""
-        return mint_token(self.workdir, user, role, branch, region, ttl)
+        """A token the cluster's services accept: signed with the local key of its data dir, with
+        the default issuer, audience and claim names (the services run without `AUTH_*`)."""
+        return mint_token(self.workdir, user, role, branch, region, ttl, settings=AuthSettings.model_construct())
 
     def auth(self, user: str, role: str, branch: str | None = None, region: str | None = None) -> dict[str, str]:
         """`Authorization` header for that user."""
