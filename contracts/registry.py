@@ -4,6 +4,11 @@ schema versions.
 A published event is never edited. A change to an event is a new class version
 (`schema_version: Literal[n+1]`) plus an upcaster registered here that turns the
 JSON of version n into version n+1. Readers always see the newest version.
+
+Bad input makes `parse_event` and `parse_command` raise `ValueError` (a `pydantic.ValidationError`
+for a message that is JSON but not a valid one) and nothing else, so a consumer can tell a poison
+message from a bug. One `ValueError` is special: `NewerSchemaVersion`, an event this code is too old
+to read. It is not poison: the consumer must stop and wait for newer code, not dead-letter it.
 """
 
 from __future__ import annotations
@@ -80,31 +85,112 @@ def current_version(event_type: str) -> int:
     return EVENT_TYPES[event_type].model_fields["schema_version"].default
 
 
-def upcast(data: dict[str, Any]) -> dict[str, Any]:
-    """Bring the JSON of an event up to the current schema version of its type."""
+class NewerSchemaVersion(ValueError):
+    """An event of a known type whose `schema_version` is newer than any this code knows.
+
+    The message is not bad: this code is too old to read it. A consumer stops (and retries after
+    newer code is deployed) instead of dead-lettering it.
+    """
+
+    def __init__(self, event_type: str, version: int, known: int) -> None:
+        super().__init__(
+            f"schema_version: {event_type} v{version} is newer than v{known}, the newest this code reads"
+        )
+        self.event_type = event_type
+        self.version = version
+        self.known = known
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.event_type, self.version, self.known)
+
+
+def _known_type(data: dict[str, Any]) -> str | None:
     event_type = data.get("event_type")
-    if event_type not in EVENT_TYPES:
-        return data  # validation will name the unknown type
+    return event_type if isinstance(event_type, str) and event_type in EVENT_TYPES else None
+
+
+def _int_version(data: dict[str, Any]) -> int | None:
     version = data.get("schema_version")
+    return version if type(version) is int else None  # not a bool, a float or a string
+
+
+def upcast(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring the JSON of an event up to the current schema version of its type.
+
+    Raises `NewerSchemaVersion` for a version newer than the current one.
+    """
+    event_type = _known_type(data)
+    if event_type is None:
+        return data  # validation will name the unknown (or missing, or not a string) type
+    version = _int_version(data)
     target = current_version(event_type)
-    while isinstance(version, int) and version < target:
+    if version is not None and version > target:
+        raise NewerSchemaVersion(event_type, version, target)
+    while version is not None and version < target:
         step = UPCASTERS.get((event_type, version))
         if step is None:
             raise ValueError(f"schema_version: no upcaster from {event_type} v{version} to v{version + 1}")
-        data = step(dict(data))
+        try:
+            data = step(dict(data))
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise ValueError(
+                f"schema_version: cannot upcast this {event_type} v{version}: {type(exc).__name__}: {exc}"
+            ) from exc
         data["schema_version"] = version = version + 1
+    return data
+
+
+#: Deeper than any contract nests (an event's deepest value is about 4 levels down).
+MAX_DEPTH = 32
+
+
+def _check_depth(data: Any) -> None:
+    """Refuse JSON nested deeper than MAX_DEPTH (iteratively: no recursion to overflow)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list | tuple):
+            children = value
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise ValueError("message: nested too deeply")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"message: {name} is not JSON")
+
+
+def _load(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
+    """The JSON object of a message; `ValueError` for anything else."""
+    if isinstance(raw, bytes | bytearray | memoryview):
+        try:
+            raw = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"message: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    if isinstance(raw, str):
+        try:
+            data = json.loads(raw, parse_constant=_refuse_constant)
+        except RecursionError:
+            raise ValueError("message: nested too deeply") from None
+    else:
+        data = raw
+    if not isinstance(data, dict):
+        raise ValueError("message: expected a JSON object")
+    _check_depth(data)
     return data
 
 
 def parse_event(raw: bytes | str | dict[str, Any]) -> Envelope:
     """Parse and validate one integration event, upcasting old versions.
 
-    Raises `pydantic.ValidationError` (or `ValueError` for bad JSON) naming the problem.
+    Raises `pydantic.ValidationError` (or `ValueError` for bad JSON) naming the problem, and
+    `NewerSchemaVersion` (a `ValueError`) for a known event in a newer version than this code reads.
     """
-    data = json.loads(raw) if isinstance(raw, bytes | str) else raw
-    if not isinstance(data, dict):
-        raise ValueError("message: expected a JSON object")
-    return _ADAPTER.validate_python(upcast(data))
+    return _ADAPTER.validate_python(upcast(_load(raw)))
 
 
 def serialize_event(event: Envelope) -> bytes:
@@ -133,10 +219,7 @@ def parse_command(raw: bytes | str | dict[str, Any]) -> CommandEnvelope:
 
     Raises `pydantic.ValidationError` (or `ValueError` for bad JSON) naming the problem.
     """
-    data = json.loads(raw) if isinstance(raw, bytes | str) else raw
-    if not isinstance(data, dict):
-        raise ValueError("message: expected a JSON object")
-    return _COMMAND_ADAPTER.validate_python(data)
+    return _COMMAND_ADAPTER.validate_python(_load(raw))
 
 
 def serialize_command(command: CommandEnvelope) -> bytes:
