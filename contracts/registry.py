@@ -126,7 +126,7 @@ def upcast(data: dict[str, Any]) -> dict[str, Any]:
     target = current_version(event_type)
     if version is not None and version > target:
         raise NewerSchemaVersion(event_type, version, target)
-    while version is not None and version < target:
+    while version is not None and 1 <= version < target:  # below 1: validation names it
         step = UPCASTERS.get((event_type, version))
         if step is None:
             raise ValueError(f"schema_version: no upcaster from {event_type} v{version} to v{version + 1}")

@@ -7,11 +7,14 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Union
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import Field, TypeAdapter, ValidationError
 
 from contracts import registry, routing
 from contracts.envelope import ShortStr
-from contracts.registry import parse_command, parse_event, serialize_event, upcaster
+from tests.contracts.conftest import command_data, event_data
+from contracts.registry import NewerSchemaVersion, parse_command, parse_event, serialize_event, upcaster
 
 
 class ComplaintClosedV2(routing.ComplaintClosed):
@@ -84,18 +87,90 @@ def test_missing_event_type_is_rejected(event_json) -> None:
     assert [e["type"] for e in caught.value.errors()] == ["union_tag_not_found"]
 
 
-def test_unknown_newer_version_is_rejected(event_json) -> None:
-    with pytest.raises(ValidationError) as caught:
-        parse_event(event_json(routing.ComplaintClosed, schema_version=2))
-    assert caught.value.errors()[0]["loc"] == ("ComplaintClosed", "schema_version")
+def test_a_newer_version_than_this_code_reads_is_its_own_error(event_json) -> None:
+    with pytest.raises(NewerSchemaVersion) as caught:
+        parse_event(json.dumps(event_json(routing.ComplaintClosed, schema_version=3)))
+    assert isinstance(caught.value, ValueError) and not isinstance(caught.value, ValidationError)
+    assert (caught.value.event_type, caught.value.version, caught.value.known) == ("ComplaintClosed", 3, 1)
+    assert "ComplaintClosed v3" in str(caught.value)
 
 
-@pytest.mark.parametrize("raw", [b"{not json", "[1, 2]", b'"text"'])
-def test_non_object_is_rejected(raw: bytes | str) -> None:
+def test_newer_version_is_only_for_a_known_type_and_an_int_version(event_json) -> None:
+    for overrides in ({"event_type": "ComplaintTeleported", "schema_version": 9},
+                      {"schema_version": "2"}, {"schema_version": 2.0}, {"schema_version": 0}):
+        with pytest.raises(ValidationError):
+            parse_event(event_json(routing.ComplaintClosed, **overrides))
+
+
+def test_newer_version_follows_the_current_version(closed_v2: None, event_json) -> None:
+    assert type(parse_event(event_json(routing.ComplaintClosed, schema_version=2, closed_by="x"))) is ComplaintClosedV2
+    with pytest.raises(NewerSchemaVersion) as caught:
+        parse_event(event_json(routing.ComplaintClosed, schema_version=3))
+    assert caught.value.known == 2
+
+
+@pytest.mark.parametrize("raw", [
+    b"{not json", "[1, 2]", b'"text"', b"42", b"null", b"", b"\xff\xfe{}", b'{"a": "\xc3\x28"}',
+    "[" * 100_000 + "]" * 100_000, '{"a":' * 5000 + "1" + "}" * 5000, b'{"notification_id": NaN}',
+    b'{"event_type": ["ComplaintClosed"]}', b'{"event_type": {"a": 1}}', b'{"command_type": ["X"]}',
+    b'{"event_type": "ComplaintClosed", "schema_version": "1"}', "1" * 5000,
+], ids=lambda raw: repr(raw[:30]))
+def test_bad_input_is_a_value_error(raw: bytes | str) -> None:
     with pytest.raises(ValueError):
         parse_event(raw)
     with pytest.raises(ValueError):
         parse_command(raw)
+
+
+def test_deep_nesting_is_named(event_json) -> None:
+    deep: Any = 1
+    for _ in range(40):
+        deep = {"a": deep}
+    for raw in ('{"a":' * 5000 + "1" + "}" * 5000, {**event_json(routing.ComplaintClosed), "extra": deep}):
+        with pytest.raises(ValueError, match="message: nested too deeply"):
+            parse_event(raw)
+
+
+def test_an_unhashable_event_type_is_a_validation_error(event_json) -> None:
+    for event_type in (["ComplaintClosed"], {"x": 1}):
+        with pytest.raises(ValidationError):
+            parse_event(event_json(routing.ComplaintClosed, event_type=event_type))
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
+KEYS = st.sampled_from(["event_type", "schema_version", "command_type", "actor", "occurred_at", "complaint_id",
+                        "form_number", "notification_id", "outcome", "customer_agrees", "photo_refs", "lines"])
+
+
+def _only_value_errors(parse: Any, raw: Any) -> None:
+    try:
+        parse(raw)
+    except ValueError:  # ValidationError, NewerSchemaVersion and JSON errors are ValueErrors
+        pass
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(JSON_VALUES, st.binary(max_size=64), st.text(max_size=64)))
+def test_arbitrary_input_raises_only_value_errors(raw: Any) -> None:
+    _only_value_errors(parse_event, raw)
+    _only_value_errors(parse_command, raw)
+    if not isinstance(raw, bytes | str):
+        _only_value_errors(parse_event, json.dumps(raw))
+        _only_value_errors(parse_command, json.dumps(raw).encode())
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(registry.EVENT_CLASSES), st.sampled_from(registry.COMMAND_CLASSES),
+       st.dictionaries(KEYS, JSON_VALUES, max_size=3))
+def test_valid_messages_with_arbitrary_fields_raise_only_value_errors(
+    event_cls: type, command_cls: type, overrides: dict[str, Any],
+) -> None:
+    _only_value_errors(parse_event, json.dumps(event_data(event_cls, **overrides)))
+    _only_value_errors(parse_command, command_data(command_cls, **overrides))
 
 
 def test_unknown_command_type_is_rejected(command_json) -> None:
