@@ -373,6 +373,6 @@ __all__ = [
     "DEPARTMENTS_MAX", "DecimalText", "Envelope", "FormNumber", "Frozen", "LONG_TEXT_MAX",
     "LONG_TEXT_PATTERN", "Money", "NonEmptyStr", "PHOTOS_MAX", "Phone", "REF_MAX", "Ref", "Role",
     "Rules", "SHORT_TEXT_MAX", "SHORT_TEXT_PATTERN", "ServiceName", "ShortStr", "Signature",
-    "StrictBool", "TrueBool", "branch_of", "describe", "form_number", "stable_event_id", "utc_now",
+    "TrueBool", "branch_of", "describe", "form_number", "stable_event_id", "utc_now",
     "date", "datetime",
 ]
