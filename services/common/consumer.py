@@ -44,7 +44,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, Tracking
 
 from contracts.envelope import Envelope, ServiceName
-from contracts.registry import parse_event
+from contracts.registry import NewerSchemaVersion, parse_event
 from contracts.topics import dead_letter_topic, events_topic
 from services.common.broker import NOTIFICATION_ID_HEADER, PREVIOUS_HEADER, PRODUCER_HEADER
 from services.common.logs import log_context
@@ -199,10 +199,9 @@ def tracking_name(producer: ServiceName | str, partition: int) -> str:
 
 def _newer_version(error: BaseException) -> str | None:
     """The reason, when a parse failed because the message is newer than this code."""
-    if type(error).__name__ == "NewerSchemaVersion":
-        version, known = getattr(error, "version", "?"), getattr(error, "known", "?")
-        return (f"{getattr(error, 'event_type', 'event')} schema_version {version} is newer than this service "
-                f"knows (up to {known}): upgrade the service; the partition waits here")
+    if isinstance(error, NewerSchemaVersion):
+        return (f"{error.event_type} schema_version {error.version} is newer than this service "
+                f"knows (up to {error.known}): upgrade the service; the partition waits here")
     return None
 
 
