@@ -40,6 +40,17 @@ def routing_runtime(settings, policy=routing_policy) -> ServiceRuntime:
     return ServiceRuntime(settings, ServiceParts(app=app, policy=policy, upstreams=[ServiceName.INTAKE]))
 
 
+async def route_until(settings, check, what: str, policy=routing_policy, timeout: float = 20) -> ServiceRuntime:
+    """Run routing's consumer until `check()` holds (or fail after `timeout`); returns the stopped runtime."""
+    runtime = routing_runtime(settings, policy)
+    await runtime.start()
+    try:
+        await eventually(check, timeout=timeout, what=what)
+    finally:
+        await runtime.stop()
+    return runtime
+
+
 def intake_runtime(settings) -> ServiceRuntime:
     return ServiceRuntime(settings, ServiceParts(app=IntakeApplication(env=store_env(settings))))
 
@@ -127,12 +138,7 @@ async def test_an_early_later_message_does_not_hide_an_earlier_one(pg_settings, 
         (serialize_event(c), c.notification_id, b.notification_id),
     ])
     settings = pg_settings(ServiceName.ROUTING)
-    runtime = routing_runtime(settings)
-    await runtime.start()
-    try:
-        await eventually(lambda: len(routed_complaints(settings)) == 3, timeout=20, what="all three routed")
-    finally:
-        await runtime.stop()
+    await route_until(settings, lambda: len(routed_complaints(settings)) == 3, "all three routed")
     assert set(routed_complaints(settings).values()) == {1}
 
 
@@ -146,12 +152,7 @@ async def test_a_forged_huge_notification_id_hides_nothing(pg_settings, producer
         previous = e.notification_id
     await send_chain(producer, items)
     settings = pg_settings(ServiceName.ROUTING)
-    runtime = routing_runtime(settings)
-    await runtime.start()
-    try:
-        await eventually(lambda: len(routed_complaints(settings)) == 3, timeout=20, what="all three routed")
-    finally:
-        await runtime.stop()
+    await route_until(settings, lambda: len(routed_complaints(settings)) == 3, "all three routed")
 
 
 async def test_a_newer_schema_version_stops_its_partition_and_is_never_skipped(pg_settings, producer, broker):
