@@ -445,7 +445,10 @@ class TrackingConsumer:
     async def _dead_letter(self, rejected: list[Rejected]) -> None:
         for item in rejected:
             record = item.record
-            log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, item.reason)
+            key = record.key.decode("utf-8", "replace")[:64] if record.key else None
+            with log_context(complaint_id=key):  # messages are keyed by complaint id
+                log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset,
+                            item.reason)
             await self.producer.send_and_wait(
                 dead_letter_topic(record.topic),
                 value=record.value,
