@@ -85,6 +85,8 @@ class DeadlineKind(StrEnum):
     CUSTOMER_REPLY = "customer_reply"                    # 1 working hour after the approved reply (§5.3.1⑹)
     CORRECTIVE_ACTION = "corrective_action"              # the deadline set for fixing the cause (§4.5)
     SATISFACTION_FOLLOW_UP = "satisfaction_follow_up"    # after closure
+    INQUIRY_ANSWER = "inquiry_answer"                    # at once, else 24 hours (95279)
+    CAUSE_AND_SOLUTION = "cause_and_solution"            # 1 working day after assignment (car dealer, pharma)
 
 
 class TimeBasis(StrEnum):
@@ -109,6 +111,11 @@ class Deadline(Frozen):
     responsible_role: Role
     responsible: ShortStr | None = Field(default=None, description="Person or department responsible")
     memo_id: UUID | None = None
+    rule_version: ShortStr | None = Field(default=None, description="Version of the deadline rules table applied")
+    calendar_version: ShortStr | None = Field(default=None, description="Version of the working calendar applied")
+    provisional: StrictBool = Field(
+        default=False, description="True: the due time crosses a year the calendar does not cover yet")
+    escalation_level: int = Field(default=0, ge=0, le=10, description="0: the original deadline; n: the nth escalation")
 
     @model_validator(mode="after")
     def _consistent(self) -> Deadline:
@@ -369,12 +376,50 @@ class DeadlineMet(Envelope):
 
 
 class DeadlineMissed(Envelope):
-    """A deadline passed with its step not done."""
+    """A deadline passed with its step not done; names who was responsible for the step."""
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
     event_type: Literal["DeadlineMissed"] = "DeadlineMissed"
     schema_version: Literal[1] = 1
     deadline: Deadline
+    missed_at: AwareDatetime | None = None
+    responsible_for_delay: ShortStr | None = Field(
+        default=None, description="The person (or, unnamed, the role) responsible for the delayed step")
+
+
+class DeadlinePaused(Envelope):
+    """The clock of a deadline stopped while the step waits on the customer."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["DeadlinePaused"] = "DeadlinePaused"
+    schema_version: Literal[1] = 1
+    deadline: Deadline
+    paused_at: AwareDatetime
+    remaining_seconds: int = Field(ge=0, description="Working (or clock) seconds left when paused")
+    reason: ShortStr
+
+
+class DeadlineResumed(Envelope):
+    """The clock runs again with the time that remained; `deadline.due_at` is the new due time."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["DeadlineResumed"] = "DeadlineResumed"
+    schema_version: Literal[1] = 1
+    deadline: Deadline
+    resumed_at: AwareDatetime
+    reason: ShortStr
+
+
+class DeadlineReplanned(Envelope):
+    """An open deadline was planned again under a new calendar or rules version (explicitly)."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["DeadlineReplanned"] = "DeadlineReplanned"
+    schema_version: Literal[1] = 1
+    deadline: Deadline
+    previous_due_at: AwareDatetime
+    previous_calendar_version: ShortStr | None = None
+    reason: ShortStr
 
 
 class OverdueHandlingEscalated(Envelope):
