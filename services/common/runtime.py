@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
@@ -46,6 +46,10 @@ class ServiceParts:
     upstreams: Sequence[ServiceName] = ()
     #: Further sinks fed from the service's own log, e.g. notify's delivery: (name, deliver).
     extra_sinks: list[tuple[str, Deliver]] = field(default_factory=list)
+    #: Further supervised background tasks (e.g. routing's deadline timer): (name, run).
+    background: list[tuple[str, Callable[[], Awaitable[None]]]] = field(default_factory=list)
+    #: Further sections of the health report: (name, report).
+    reports: list[tuple[str, Callable[[], dict[str, Any]]]] = field(default_factory=list)
 
 
 class ServiceRuntime:
@@ -80,6 +84,8 @@ class ServiceRuntime:
             self.supervisor.start(f"relay:{relay.sink_name}", self._after_topics(relay.run))
         if self.consumer is not None:
             self.supervisor.start("consumer", self._after_topics(self.consumer.run))
+        for name, run in self.parts.background:
+            self.supervisor.start(name, run)
         log.info("%s started (store: %s, broker: %s)", self.app.SERVICE.value,
                  "PostgreSQL" if self.app.is_postgres else "SQLite", bootstrap)
 
@@ -214,6 +220,8 @@ class ServiceRuntime:
                               if f"{tp.topic}[{tp.partition}]" == partition), None)
                 if since is not None and now - since > stall:
                     causes.append(f"consumer waits on {partition} for missing messages: {gap}")
+        for name, section in self.parts.reports:
+            report[name] = section()
         tasks = self.supervisor.report()
         report["tasks"] = tasks
         for name, task in tasks.items():

@@ -2,18 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
 from fastapi import FastAPI
 
-from contracts.envelope import ServiceName
+from contracts.envelope import ServiceName, utc_now
 from services.common.http import create_http_app
 from services.common.runtime import ServiceParts, ServiceRuntime
 from services.common.settings import ServiceSettings
 from services.common.store import store_env
 from services.routing.application import RoutingApplication
-from services.routing.policies import routing_policy
+from services.routing.domain.calendar import load_calendar
+from services.routing.domain.deadline import Planner
+from services.routing.domain.deadline_rules import load_rules
+from services.routing.entrypoints.http import router
+from services.routing.policies import DeadlinePolicy, RoutingPolicy
+from services.routing.timers import DeadlineTimer
 
 
-def create_app(settings: ServiceSettings) -> FastAPI:
+def create_app(settings: ServiceSettings, clock: Callable[[], datetime] = utc_now) -> FastAPI:
+    parts, timer = build_parts(settings, clock)
+    runtime = ServiceRuntime(settings, parts)
+    timer.on_saved = runtime.saved
+    api = create_http_app(runtime, [router])
+    api.state.timer = timer
+    return api
+
+
+def build_parts(settings: ServiceSettings, clock: Callable[[], datetime] = utc_now) -> tuple[ServiceParts, DeadlineTimer]:
+    """Routing's store, policy, upstreams and deadline timer (time from `clock`, injectable)."""
     app = RoutingApplication(env=store_env(settings))
-    parts = ServiceParts(app=app, policy=routing_policy, upstreams=[ServiceName.INTAKE])
-    return create_http_app(ServiceRuntime(settings, parts))
+    calendars = load_calendar(getattr(settings, "calendar_file", None))
+    table = load_rules(getattr(settings, "deadline_rules", None))
+    planner = Planner(calendars)
+    timer = DeadlineTimer(app, table, planner, clock, tick_seconds=getattr(settings, "timer_tick_seconds", 0.5))
+    horizon = timedelta(days=getattr(settings, "calendar_horizon_days", 90))
+
+    def deadlines_report() -> dict:
+        today = clock().date()
+        missing = sorted(calendars.default().uncovered_years_between(today, today + horizon))
+        return timer.report() | {
+            "calendar_version": calendars.default().version,
+            "years_without_schedule": missing,
+            "warning": (f"no official schedule for {missing}: deadlines there are provisional; load the year's "
+                        "schedule into the company calendar and re-plan (POST /deadlines/replan)") if missing else None,
+        }
+
+    parts = ServiceParts(app=app, policy=RoutingPolicy(DeadlinePolicy(table, planner)),
+                         upstreams=[ServiceName.INTAKE, ServiceName.QUALITY],
+                         background=[("deadline-timer", timer.run)], reports=[("deadlines", deadlines_report)])
+    return parts, timer

@@ -1,4 +1,20 @@
+"""Routing's settings: the generic service settings plus its rules, calendar and timer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
 from contracts.envelope import ServiceName
 from services.common.settings import ServiceSettings
 
-RoutingSettings = ServiceSettings.for_service(ServiceName.ROUTING)
+
+class RoutingSettings(ServiceSettings.for_service(ServiceName.ROUTING)):  # type: ignore[misc]
+    deadline_rules: Path | None = Field(
+        default=None, description="The deadline rules table (YAML); unset: services/routing/deadlines.yaml")
+    calendar_file: Path | None = Field(
+        default=None, description="The company calendar (YAML); unset: services/routing/calendar/company.yaml")
+    timer_tick_seconds: float = Field(default=0.5, gt=0, description="How often the deadline timer looks for due deadlines")
+    calendar_horizon_days: int = Field(
+        default=90, ge=1, description="Health names every year within this many days that has no official schedule")

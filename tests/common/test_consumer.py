@@ -19,7 +19,7 @@ from contracts.topics import dead_letter_topic, events_topic
 from services.common.consumer import Inbound, Step, TrackingConsumer, UnitOfWork, chain_step, tracking_name
 from services.common.domain import DomainError
 from services.routing.application import RoutingApplication
-from services.routing.policies import routing_policy
+from services.routing.policies import route
 from tests.common.builders import complaint_registered, in_memory, published
 
 TOPIC = events_topic(ServiceName.INTAKE)
@@ -55,7 +55,7 @@ class Recording:
 
     def __call__(self, event: Envelope, uow: UnitOfWork) -> None:
         self.seen.append(event.notification_id)
-        routing_policy(event, uow)
+        route(event, uow)
 
 
 class FakeProducer:
@@ -135,7 +135,7 @@ def test_a_refused_event_is_dead_lettered_nothing_of_it_stays_and_the_chain_move
     bad = json.loads(records[1].value)["complaint_id"]
 
     def policy(event: Envelope, uow: UnitOfWork) -> None:
-        routing_policy(event, uow)  # half-applies: the case is opened and routed in the unit of work ...
+        route(event, uow)  # half-applies: the case is opened and routed in the unit of work ...
         if str(event.complaint_id) == bad:
             raise DomainError("no such branch", field="branch")  # ... and then the domain refuses
 
@@ -158,7 +158,7 @@ def test_any_non_transient_policy_error_is_a_refusal(app: RoutingApplication, er
     def policy(event: Envelope, uow: UnitOfWork) -> None:
         if str(event.complaint_id) == bad:
             raise error
-        routing_policy(event, uow)
+        route(event, uow)
 
     result = plan(consumer(app, policy), records)
     assert [r.record.offset for r in result.dead] == [0]
@@ -191,7 +191,7 @@ def test_messages_that_can_never_be_processed_go_aside(app: RoutingApplication, 
 
 async def test_a_redelivered_batch_produces_nothing_new_and_no_second_dead_letter(app: RoutingApplication) -> None:
     producer = FakeProducer()
-    c = consumer(app, routing_policy, producer)
+    c = consumer(app, route, producer)
     good = chain(1)[0]
     unreadable = record(json.dumps({"event_type": "ComplaintRegistered", "schema_version": 1}).encode(), 1, 2, 1)
     records = [good, unreadable]

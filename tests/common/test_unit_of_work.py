@@ -7,13 +7,13 @@ from uuid import uuid4
 from services.common.consumer import UnitOfWork
 from services.routing.application import RoutingApplication
 from services.routing.domain.case import ComplaintCase
-from services.routing.policies import routing_policy
+from services.routing.policies import route
 from tests.common.builders import complaint_registered, in_memory, react
 
 
 def stored_case(app: RoutingApplication) -> ComplaintCase:
     registered = complaint_registered()
-    react(app, routing_policy, registered)
+    react(app, route, registered)
     return app.repository.get(registered.complaint_id)
 
 
@@ -44,7 +44,7 @@ def test_unknown_aggregate_is_none_until_added() -> None:
     assert uow.get(registered.complaint_id) is None
     assert uow.get(uuid4()) is None
 
-    routing_policy(registered, uow)
+    route(registered, uow)
 
     added = uow.get(registered.complaint_id)
     assert isinstance(added, ComplaintCase)

@@ -46,7 +46,7 @@ def routing_events(settings) -> Counter:
     app = RoutingApplication(env=store_env(settings))
     try:
         return Counter((str(n.originator_id), n.topic.rsplit(".", 1)[-1])
-                       for n in app.recorder.select_notifications(1, 1_000_000))
+                       for n in app.recorder.select_notifications(1, 1_000_000) if ":ComplaintCase." in n.topic)
     finally:
         app.close()
 

@@ -15,7 +15,7 @@ from services.common.domain import DomainError
 from services.routing.application import RoutingApplication
 from services.routing.domain.case import ComplaintCase
 from services.routing.domain.rules import decide_route
-from services.routing.policies import routing_policy
+from services.routing.policies import route
 from tests.common.builders import twice_in_one_batch, complaint_registered, in_memory, product, published, react
 
 EXPECTED = {
@@ -57,7 +57,7 @@ def app() -> RoutingApplication:
 def test_registered_complaint_is_opened_and_routed(app: RoutingApplication) -> None:
     registered = complaint_registered(subject="product_quality", severity="serious")
 
-    assert react(app, routing_policy, registered) == 2  # Opened + Routed
+    assert react(app, route, registered) == 2  # Opened + Routed
 
     case: ComplaintCase = app.repository.get(registered.complaint_id)
     assert case.destination == Destination.QUALITY_DEPARTMENT
@@ -85,7 +85,7 @@ def test_registered_complaint_is_opened_and_routed(app: RoutingApplication) -> N
 def test_policy_routes_by_classification(app: RoutingApplication, subject: str, kind: str,
                                          destination: Destination) -> None:
     extra = {} if subject == "product_quality" else {"product": None}
-    react(app, routing_policy, complaint_registered(subject=subject, kind=kind, **extra))
+    react(app, route, complaint_registered(subject=subject, kind=kind, **extra))
     [routed] = published(app)
     assert routed.destination is destination
     assert routed.product is None if extra else routed.product is not None
@@ -94,7 +94,7 @@ def test_policy_routes_by_classification(app: RoutingApplication, subject: str, 
 def test_minor_complaint_resolved_on_the_spot_is_not_routed(app: RoutingApplication) -> None:
     registered = complaint_registered(subject="policy_service", severity="minor", product=None,
                                       resolved_on_the_spot="Invoice re-sent by e-mail; customer satisfied.")
-    assert react(app, routing_policy, registered) == 0
+    assert react(app, route, registered) == 0
     with pytest.raises(AggregateNotFoundError):
         app.repository.get(registered.complaint_id)
     assert published(app) == []
@@ -102,34 +102,34 @@ def test_minor_complaint_resolved_on_the_spot_is_not_routed(app: RoutingApplicat
 
 def test_minor_complaint_not_resolved_on_the_spot_is_routed(app: RoutingApplication) -> None:
     registered = complaint_registered(subject="policy_service", severity="minor", product=None)
-    react(app, routing_policy, registered)
+    react(app, route, registered)
     [routed] = published(app)
     assert routed.destination is Destination.REGIONAL_MANAGER
 
 
 def test_second_delivery_of_the_same_registration_adds_nothing(app: RoutingApplication) -> None:
     registered = complaint_registered()
-    react(app, routing_policy, registered)
+    react(app, route, registered)
     # Seen again at a later position (so tracking alone would not stop it): the policy adds nothing.
-    assert react(app, routing_policy, registered, position=99) == 0
+    assert react(app, route, registered, position=99) == 0
     assert len(published(app)) == 1
 
 
 def test_same_registration_twice_in_one_batch_routes_once(app: RoutingApplication) -> None:
-    assert twice_in_one_batch(app, routing_policy, complaint_registered()) == ["Opened", "Routed"]
+    assert twice_in_one_batch(app, route, complaint_registered()) == ["Opened", "Routed"]
 
 
 def test_other_complaints_are_routed_independently(app: RoutingApplication) -> None:
     a, b = complaint_registered(), complaint_registered(subject="staff", product=None)
-    react(app, routing_policy, a)
-    react(app, routing_policy, b)
+    react(app, route, a)
+    react(app, route, b)
     assert {(e.complaint_id, e.destination) for e in published(app)} == {
         (a.complaint_id, Destination.QUALITY_DEPARTMENT), (b.complaint_id, Destination.SUPERVISOR)}
 
 
 def test_routing_a_case_twice_is_refused_naming_the_field(app: RoutingApplication) -> None:
     registered = complaint_registered()
-    react(app, routing_policy, registered)
+    react(app, route, registered)
     case: ComplaintCase = app.repository.get(registered.complaint_id)
     version = case.version
 

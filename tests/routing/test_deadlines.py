@@ -1,0 +1,220 @@
+"""Deadlines as aggregates, on the real calendar and rules table: set, met, paused and resumed,
+agreed, missed and escalated up the chain, re-planned; the same events in any order of arrival."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from contracts.envelope import ServiceName
+from contracts.quality import OnSiteVisitArranged
+from contracts.routing import DeadlineKind, TimeBasis
+from services.common.consumer import UnitOfWork
+from services.routing.application import RoutingApplication
+from services.routing.domain.calendar import load_calendar
+from services.routing.domain.deadline import DeadlineClock, Planner, deadline_id
+from services.routing.domain.deadline_rules import RulesError, load_rules, parse_rules
+from services.routing.policies import DeadlinePolicy, RoutingPolicy
+from services.routing.timers import DeadlineTimer
+from tests.common.builders import (
+    complaint_registered, complaint_routed, determination_recorded, envelope, in_memory, published,
+)
+
+SH = ZoneInfo("Asia/Shanghai")
+RULES = load_rules()
+PLANNER = Planner(load_calendar())
+
+
+def at(*args: int) -> datetime:
+    return datetime(*args, tzinfo=SH)
+
+
+def policy() -> RoutingPolicy:
+    return RoutingPolicy(DeadlinePolicy(RULES, PLANNER))
+
+
+def feed(app: RoutingApplication, *events, only_deadlines: bool = False) -> None:
+    """Each event in its own transaction, as the consumer would (`only_deadlines`: as if the
+    event were routing's own, through the deadline rules alone)."""
+    for event in events:
+        uow = UnitOfWork(app)
+        if only_deadlines:
+            DeadlinePolicy(RULES, PLANNER).react(event, uow)
+        else:
+            policy()(event, uow)
+        app.save(*uow.aggregates.values())
+
+
+def deadlines(app: RoutingApplication) -> dict[str, dict]:
+    """kind -> what a reader of routing's topic knows of it (latest deadline, and which events)."""
+    out: dict[str, dict] = {}
+    for e in published(app):
+        d = getattr(e, "deadline", None) or getattr(e, "new_deadline", None)
+        if d is None:
+            continue
+        entry = out.setdefault(d.kind.value, {"events": []})
+        entry["events"].append(e.event_type)
+        entry["deadline"] = d
+    return out
+
+
+def quality_complaint_registered(received: datetime):
+    return complaint_registered(subject="product_quality", received_at=received, occurred_at=received)
+
+
+def quality_complaint(received: datetime) -> tuple:
+    """Registered at `received`, and routed to quality (dispatched) at the same moment."""
+    registered = quality_complaint_registered(received)
+    routed = complaint_routed(complaint_id=registered.complaint_id, form_number=registered.form_number,
+                              occurred_at=received)
+    return registered, routed
+
+
+def setup(received: datetime) -> tuple[RoutingApplication, object]:
+    app = in_memory(RoutingApplication)
+    registered, routed = quality_complaint(received)
+    feed(app, registered, routed, only_deadlines=True)
+    return app, registered
+
+
+def test_routing_its_own_decision_starts_the_deadlines_it_names() -> None:
+    app = in_memory(RoutingApplication)
+    feed(app, quality_complaint_registered(datetime.now(SH)))
+    assert set(deadlines(app)) == {"on_site_visit", "on_site_sampling"}, "sampling starts on routing's own event"
+
+
+def test_every_deadline_of_the_procedure_is_a_row_and_names_real_events() -> None:
+    kinds = {rule.kind for rule in RULES.rules}
+    assert kinds == set(DeadlineKind) - {DeadlineKind.SATISFACTION_FOLLOW_UP}
+    assert all(rule.escalation for rule in RULES.rules), "every deadline escalates somewhere"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"starts": {"event": "NoSuchEvent"}}, "not an event"),
+    ({"starts": {"event": "ComplaintRouted", "when": {"colour": "red"}}}, "has no field colour"),
+    ({"limit": {"amount": -1, "unit": "working_hours"}}, "positive"),
+    ({"limit": {"unit": "fortnights"}}, "unit must be"),
+    ({"limit": {"unit": "agreed_time", "field": "nope"}}, "agreed_time needs"),
+    ({"responsible_role": "janitor"}, "janitor"),
+])
+def test_a_wrong_rules_file_is_refused_naming_the_row(change: dict, message: str) -> None:
+    row = {"kind": "memo_dispatch", "starts": {"event": "InternalMemoFiled"}, "responsible_role": "hq_clerk",
+           "limit": {"amount": 2, "unit": "working_hours"}} | change
+    with pytest.raises(RulesError, match=message) as caught:
+        parse_rules({"version": "t", "deadlines": [row]})
+    assert "deadlines[0]" in str(caught.value)
+
+
+def test_routing_a_quality_complaint_sets_its_on_site_deadlines_on_working_time() -> None:
+    app, _ = setup(at(2026, 11, 25, 10, 0))  # a Wednesday
+    d = deadlines(app)
+    visit, sampling = d["on_site_visit"]["deadline"], d["on_site_sampling"]["deadline"]
+    assert visit.basis is TimeBasis.WORKING_DAYS and visit.amount == 2
+    assert visit.due_at.astimezone(SH) == at(2026, 11, 27, 10, 0)
+    assert sampling.due_at.astimezone(SH) == at(2026, 11, 25, 14, 0), "3 working hours around the lunch break"
+    assert visit.rule_version == RULES.version and visit.calendar_version and not visit.provisional
+
+
+def test_the_determination_meets_both_on_site_deadlines_in_any_order_of_arrival() -> None:
+    received = at(2026, 11, 25, 10, 0)
+    registered, routed = quality_complaint(received)
+    determined = determination_recorded(complaint_id=registered.complaint_id, form_number=registered.form_number,
+                                        occurred_at=received + timedelta(hours=2))
+    results = []
+    for order in itertools.permutations([registered, routed, determined]):
+        if order.index(registered) > order.index(routed):
+            continue  # routing's own event follows the registration it routes
+        app = in_memory(RoutingApplication)
+        feed(app, *order, only_deadlines=True)
+        results.append({k: (v["events"], v["deadline"]) for k, v in deadlines(app).items()})
+    assert len(results) == 3 and all(r == results[0] for r in results), \
+        "a rebuild reading quality's topic first gives the same deadlines"
+    assert results[0]["on_site_visit"][0] == ["DeadlineSet", "DeadlineMet"]
+    assert results[0]["on_site_sampling"][0] == ["DeadlineSet", "DeadlineMet"]
+
+
+def test_a_missed_deadline_escalates_one_level_at_a_time_and_names_who_was_responsible() -> None:
+    now = {"t": at(2026, 11, 25, 10, 0)}
+    app, _ = setup(now["t"])
+    timer = DeadlineTimer(app, RULES, PLANNER, clock=lambda: now["t"])
+    sampling = deadline_id(published(app)[0].complaint_id, DeadlineKind.ON_SITE_SAMPLING)
+
+    def fire_at(moment: datetime) -> list[str]:
+        now["t"] = moment
+        timer.index.catch_up()
+        return [str(i) for i in timer.index.due_now(moment) if timer.fire(i, moment)]
+
+    assert fire_at(at(2026, 11, 25, 13, 59)) == [], "not before it is due"
+    assert fire_at(at(2026, 11, 25, 14, 0)) == [str(sampling)]
+    assert fire_at(at(2026, 11, 25, 14, 0)) == [], "fired once"
+    missed = [e for e in published(app) if e.event_type == "DeadlineMissed"]
+    assert missed[0].responsible_for_delay == "the regional manager"
+    [escalated] = [e for e in published(app) if e.event_type == "OverdueHandlingEscalated"]
+    assert (escalated.escalation_level, escalated.escalated_to_role) == (1, "marketing_director")
+    assert escalated.new_deadline.due_at.astimezone(SH) == at(2026, 11, 25, 16, 0)
+    assert fire_at(at(2026, 11, 25, 16, 0)) == [str(sampling)]
+    second = [e for e in published(app) if e.event_type == "OverdueHandlingEscalated"][-1]
+    assert (second.escalation_level, second.escalated_to_role) == (2, "general_manager")
+    assert second.new_deadline.due_at.astimezone(SH) == at(2026, 11, 26, 16, 0), "1 working day"
+    assert fire_at(at(2026, 11, 26, 16, 0)) == [str(sampling)]
+    clock: DeadlineClock = app.repository.get(sampling)
+    assert clock.status == "missed", "the end of the chain: missed for good, still open to being met late"
+
+
+def test_a_paused_deadline_resumes_with_the_time_that_remained_and_never_fires_at_once() -> None:
+    app, registered = setup(at(2026, 11, 25, 10, 0))
+    identity = deadline_id(registered.complaint_id, DeadlineKind.ON_SITE_SAMPLING)
+    clock: DeadlineClock = app.repository.get(identity)
+    clock.pause(clock.meta, at(2026, 11, 25, 11, 0), "waiting for the customer's information", PLANNER)
+    app.save(clock)
+    assert clock.remaining_seconds == 2 * 3600, "11:00-12:00 and 13:00-14:00 were left"
+    clock.resume(clock.meta, at(2026, 11, 27, 9, 0), "the customer answered", PLANNER)  # long past 14:00 Wed
+    app.save(clock)
+    assert clock.deadline.due_at.astimezone(SH) == at(2026, 11, 27, 11, 0)
+    timer = DeadlineTimer(app, RULES, PLANNER, clock=lambda: at(2026, 11, 27, 9, 30))
+    timer.index.catch_up()
+    assert identity not in timer.index.due_now(at(2026, 11, 27, 9, 30))
+    assert any("paused at" in step for step in clock.explain()["steps"])
+
+
+def test_a_pause_of_zero_changes_nothing() -> None:
+    app, registered = setup(at(2026, 11, 25, 10, 0))
+    clock: DeadlineClock = app.repository.get(deadline_id(registered.complaint_id, DeadlineKind.ON_SITE_SAMPLING))
+    due = clock.deadline.due_at
+    clock.pause(clock.meta, at(2026, 11, 25, 11, 0), "x", PLANNER)
+    clock.resume(clock.meta, at(2026, 11, 25, 11, 0), "y", PLANNER)
+    assert clock.deadline.due_at == due
+
+
+def test_a_visit_time_agreed_with_the_customer_replaces_the_due_time() -> None:
+    app, registered = setup(at(2026, 11, 25, 10, 0))
+    arranged = OnSiteVisitArranged(
+        **envelope(ServiceName.QUALITY, complaint_id=registered.complaint_id, form_number=registered.form_number,
+                   occurred_at=at(2026, 11, 25, 10, 30)),
+        visitor="rm-wang", visit_at=at(2026, 11, 30, 15, 0), agreed_with_customer=True)
+    feed(app, arranged, only_deadlines=True)
+    d = deadlines(app)["on_site_visit"]
+    assert d["events"] == ["DeadlineSet", "DeadlineReplanned"]
+    assert d["deadline"].basis is TimeBasis.AGREED_TIME
+    assert d["deadline"].due_at.astimezone(SH) == at(2026, 11, 30, 15, 0)
+
+
+def test_a_deadline_in_a_year_without_a_schedule_is_provisional() -> None:
+    app, _ = setup(at(2031, 3, 3, 10, 0))
+    d = deadlines(app)["on_site_visit"]["deadline"]
+    assert d.provisional
+    clock: DeadlineClock = app.repository.get(d.deadline_id)
+    assert any("2031" in step for step in clock.explain()["steps"])
+
+
+def test_a_repeated_start_or_meet_changes_nothing() -> None:
+    app, registered = setup(at(2026, 11, 25, 10, 0))
+    determined = determination_recorded(complaint_id=registered.complaint_id, form_number=registered.form_number,
+                                        occurred_at=at(2026, 11, 25, 11, 0))
+    feed(app, determined, only_deadlines=True)
+    before = len(published(app))
+    feed(app, determined, determined, only_deadlines=True)
+    assert len(published(app)) == before
