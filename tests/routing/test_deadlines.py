@@ -218,3 +218,84 @@ def test_a_repeated_start_or_meet_changes_nothing() -> None:
     before = len(published(app))
     feed(app, determined, determined, only_deadlines=True)
     assert len(published(app)) == before
+
+
+def test_a_calendar_change_moves_open_deadlines_only_through_the_explicit_replan() -> None:
+    import yaml
+
+    from services.routing.domain.calendar import COMPANY_FILE, CalendarSet, official_from_library
+
+    app, registered = setup(at(2026, 11, 25, 10, 0))
+    visit = deadline_id(registered.complaint_id, DeadlineKind.ON_SITE_VISIT)
+    before: DeadlineClock = app.repository.get(visit)
+    assert before.deadline.due_at.astimezone(SH) == at(2026, 11, 27, 10, 0)
+
+    data = yaml.safe_load(COMPANY_FILE.read_text(encoding="utf-8"))
+    data["version"] = "2026.2"
+    data["days_off"] = [*(data.get("days_off") or []), {"date": "2026-11-26", "name": "company anniversary"}]
+    changed = Planner(CalendarSet.from_data(data, official_from_library()))
+    feed(app, determination_recorded(occurred_at=at(2026, 11, 25, 11, 0)), only_deadlines=True)  # another complaint
+    assert app.repository.get(visit).deadline.due_at == before.deadline.due_at, "nothing moves by itself"
+
+    timer = DeadlineTimer(app, RULES, changed, clock=lambda: at(2026, 11, 25, 12, 0))
+    moved = timer.replan("company anniversary added to the calendar")
+    assert moved >= 1
+    after: DeadlineClock = app.repository.get(visit)
+    assert after.deadline.due_at.astimezone(SH) == at(2026, 11, 30, 10, 0), "Thu 26th is now a day off"
+    assert after.deadline.calendar_version.startswith("2026.2")
+    [replanned] = [e for e in published(app) if e.event_type == "DeadlineReplanned" and e.deadline.deadline_id == visit]
+    assert replanned.previous_due_at == before.deadline.due_at
+    assert any("was due" in s and "2026-11-27" in s for s in after.explain()["steps"]), "both plans shown"
+    assert timer.replan("again") == 0, "re-planning on the same calendar moves nothing"
+
+
+def test_loading_a_years_schedule_replans_its_provisional_deadlines() -> None:
+    import yaml
+
+    from services.routing.domain.calendar import COMPANY_FILE, CalendarSet, official_from_library
+
+    app, registered = setup(at(2031, 3, 3, 10, 0))
+    visit = deadline_id(registered.complaint_id, DeadlineKind.ON_SITE_VISIT)
+    assert app.repository.get(visit).deadline.provisional
+    data = yaml.safe_load(COMPANY_FILE.read_text(encoding="utf-8"))
+    data["version"] = "2026.3"
+    data["confirmed_years"] = [*(data.get("confirmed_years") or []), 2031]
+    timer = DeadlineTimer(app, RULES, Planner(CalendarSet.from_data(data, official_from_library())), clock=lambda: at(2031, 3, 3, 11, 0))
+    assert timer.replan("2031 schedule loaded") >= 1
+    assert not app.repository.get(visit).deadline.provisional
+
+
+def test_the_rules_table_pauses_and_resumes_a_deadline_on_the_events_it_names() -> None:
+    table = parse_rules({"version": "t-1", "deadlines": [{
+        "kind": "on_site_sampling", "starts": {"event": "ComplaintRouted"}, "responsible_role": "regional_manager",
+        "limit": {"amount": 3, "unit": "working_hours"},
+        "paused_by": [{"event": "OnSiteVisitArranged", "when": {"agreed_with_customer": False}}],
+        "resumed_by": [{"event": "EvidenceAdded"}]}]})
+    from contracts.quality import EvidenceAdded
+    app = in_memory(RoutingApplication)
+    registered, routed = quality_complaint(at(2026, 11, 25, 10, 0))
+    same = dict(complaint_id=registered.complaint_id, form_number=registered.form_number)
+    waiting = OnSiteVisitArranged(**envelope(ServiceName.QUALITY, **same, occurred_at=at(2026, 11, 25, 11, 0)),
+                                  visitor="rm-wang", visit_at=at(2026, 11, 26, 9, 0), agreed_with_customer=False)
+    answered = EvidenceAdded(**envelope(ServiceName.QUALITY, **same, occurred_at=at(2026, 11, 26, 9, 0)),
+                             evidence_id=registered.event_id, collected_by="rm-wang", description="photos",
+                             items=[{"kind": "photo", "ref": "sha256:" + "0" * 64}])
+    for event in (routed, waiting, answered):
+        uow = UnitOfWork(app)
+        DeadlinePolicy(table, PLANNER).react(event, uow)
+        app.save(*uow.aggregates.values())
+    clock: DeadlineClock = app.repository.get(deadline_id(registered.complaint_id, DeadlineKind.ON_SITE_SAMPLING))
+    assert [e.event_type for e in published(app)] == ["DeadlineSet", "DeadlinePaused", "DeadlineResumed"]
+    assert clock.deadline.due_at.astimezone(SH) == at(2026, 11, 26, 11, 0), "2 working hours left at the pause"
+
+
+def test_health_names_the_years_ahead_without_an_official_schedule(tmp_path) -> None:
+    from services.routing.bootstrap import build_parts
+    from services.routing.settings import RoutingSettings
+
+    parts, _ = build_parts(RoutingSettings(data_dir=tmp_path), clock=lambda: at(2026, 11, 25, 10, 0))
+    [(name, section)] = parts.reports
+    report = section()
+    assert name == "deadlines" and report["years_without_schedule"] == [2027]
+    assert "2027" in report["warning"] and "replan" in report["warning"]
+    parts.app.close()
