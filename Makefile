@@ -44,6 +44,7 @@ faults: install check-postgres
 ## Throughput and latency through the whole path; prints figures (N=2000 by default).
 bench: install check-postgres
 	$(BIN)/python -m tests.bench.end_to_end --complaints $(or $(N),2000)
+	$(BIN)/python -m tests.bench.deadlines --deadlines $(or $(DEADLINES),100000)
 
 ## The development broker on its own, on 127.0.0.1:9092.
 broker: install
