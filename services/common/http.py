@@ -356,6 +356,11 @@ def create_http_app(runtime: Any, routers: Sequence[APIRouter] = (), *,
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's answer to a body it cannot decode (not UTF-8, say): the same 422 as any
+            # body that is not JSON, so that a bad body has one documented answer.
+            return JSONResponse(status_code=422, content=error_body(
+                "the body is not JSON text (UTF-8)", ["body"], "json_invalid"))
         return JSONResponse(status_code=exc.status_code, headers=exc.headers,
                             content=error_body(str(exc.detail), [], "http_error"))
 

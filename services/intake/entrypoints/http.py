@@ -79,10 +79,11 @@ class RegistrationRequest(RegistrationForm):
 )
 async def register_complaint(
     body: RegistrationRequest, request: Request, response: Response, principal: CurrentPrincipal,
-    idempotency_key: Annotated[UUID | None, Header(
+    # `UUID`, not `UUID | None`: a header is never JSON null, so the schema must not offer "null".
+    idempotency_key: Annotated[UUID, Header(
         alias="Idempotency-Key",
         description="The command id, instead of `command_id` in the body (equal when both are given); "
-                    "a repeated key with the same form returns the first result")] = None,
+                    "a repeated key with the same form returns the first result")] = None,  # type: ignore[assignment]
 ) -> RegistrationReceipt:
     """Register a complaint from the branch's registration form.
 
