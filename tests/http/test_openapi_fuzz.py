@@ -50,9 +50,9 @@ from services.demo.journey import wait_for_events
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
-#: Generated requests per operation and phase; with 8 operations this keeps the module well under
-#: two minutes on two cores (schemathesis stops earlier when an operation has fewer distinct cases).
-MAX_EXAMPLES = 40
+#: Generated requests per operation and phase (schemathesis stops earlier when an operation has
+#: fewer distinct cases): about 1,100 requests over the five services, some 25 s on two cores.
+MAX_EXAMPLES = 100
 
 CONFIG: dict[str, Any] = {
     "generation": {
@@ -309,7 +309,7 @@ def test_the_fuzzer_really_exercised_the_services(fuzz_cluster: LocalCluster) ->
     """Valid registrations were accepted in numbers, and every operation was called."""
     for (label, mode, status), count in sorted(SENT.items()):
         print(f"{label:60} {mode:8} {status} x{count}")
-    assert sum(SENT.values()) <= 5 * 8 * 4 * MAX_EXAMPLES, "the run is meant to stay bounded"
+    assert sum(SENT.values()) <= 3000, "the run is meant to stay bounded: a few hundred requests per service"
     registered = sum(c for (label, mode, status), c in SENT.items()
                      if label == "POST /complaints" and mode == "positive" and status in (200, 201))
     assert registered >= 10, SENT
