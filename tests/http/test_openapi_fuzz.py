@@ -51,7 +51,7 @@ from services.demo.journey import wait_for_events
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 #: Generated requests per operation and phase (schemathesis stops earlier when an operation has
-#: fewer distinct cases): about 1,100 requests over the five services, some 25 s on two cores.
+#: fewer distinct cases): about 1,400 requests over the five services, some 25 s on two cores.
 MAX_EXAMPLES = 100
 
 CONFIG: dict[str, Any] = {
