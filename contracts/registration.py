@@ -111,20 +111,46 @@ def _now() -> datetime:
 
 
 class RegisterComplaint(CommandEnvelope, RegistrationForm):
-    """Command: a branch registers a complaint (HTTP `POST /complaints` body)."""
+    """Command: a branch registers a complaint (HTTP `POST /complaints` body, or a message on
+    `complaints.intake.commands`).
+
+    With `read_back_confirmed: true` the clerk read the record back and the customer confirmed it:
+    the complaint is registered at once. Left out, the record is taken and waits for its read-back
+    (`POST /complaints/{id}/read-back`, or the reason it is impossible); it is not routed before."""
 
     command_id: UUID = Field(default_factory=uuid4)
+    read_back_confirmed: TrueBool = Field(  # type: ignore[assignment]
+        default=None,
+        description="true: the customer confirmed the record read back to them (registered at once); "
+                    "left out: the record is taken, its read-back is a later step. Never false or null.")
     command_type: Literal["RegisterComplaint"] = "RegisterComplaint"
     schema_version: Literal[1] = 1
     issued_at: AwareDatetime = Field(default_factory=_now)
 
 
+class ReadBackImpossibleReason(StrEnum):
+    """Why the customer could not confirm the record read back to them."""
+
+    CUSTOMER_HUNG_UP = "customer_hung_up"
+    CUSTOMER_UNREACHABLE = "customer_unreachable"
+    WRITTEN_CHANNEL = "written_channel"  # letter, fax, suggestion box: nobody to read it back to
+    OTHER = "other"
+
+
 class ComplaintRegistered(Envelope, RegistrationForm):
-    """A complaint was registered at a branch and got its form number."""
+    """A complaint was registered at a branch and got its form number: its read-back step is over.
+
+    Published once the customer confirmed the record (`read_back_not_possible` null), or once the
+    clerk recorded why confirmation was impossible (`read_back_not_possible` says why; the
+    `ReadBackNotPossible` event before it has the clerk's explanation). A record whose read-back
+    is pending is not published. Carries the record as it stands then, corrections included."""
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.INTAKE
     event_type: Literal["ComplaintRegistered"] = "ComplaintRegistered"
     schema_version: Literal[1] = 1
+    read_back_not_possible: ReadBackImpossibleReason | None = Field(
+        default=None, description="Set when the customer could not confirm the record: why (the clerk "
+                                  "recorded it); null when the customer confirmed it")
 
 
 #: An inquiry is answered within 24 hours of its receipt (later documents).
@@ -168,6 +194,69 @@ class ReadBackConfirmed(Envelope):
     read_back_by: ShortStr = Field(description="The clerk who read the record back")
     confirmed_by: ShortStr = Field(description="The customer's person who confirmed it")
     attempts: int = Field(default=1, ge=1, description="Read-backs until the customer confirmed")
+
+
+class ReadBackNotPossible(Envelope):
+    """The clerk recorded why the customer could not confirm the record read back (§5.2): the
+    record stands as taken (revision `record_revision`) and goes on to be registered."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.INTAKE
+    event_type: Literal["ReadBackNotPossible"] = "ReadBackNotPossible"
+    schema_version: Literal[1] = 1
+    record_revision: int = Field(ge=1, description="1 = as taken; n = after the (n-1)th correction")
+    reason: ReadBackImpossibleReason
+    explanation: NonEmptyStr
+    recorded_by: ShortStr = Field(description="The clerk who recorded it")
+
+
+class IntakeState(StrEnum):
+    """Where a complaint stands at intake."""
+
+    AWAITING_READ_BACK = "awaiting_read_back"
+    REGISTERED = "registered"
+    REPLY_PROMISED = "reply_promised"
+    CLOSED_AT_INTAKE = "closed_at_intake"
+    WITHDRAWN = "withdrawn"
+    INQUIRY_ANSWERED = "inquiry_answered"
+    SUGGESTION_ANSWERED = "suggestion_answered"
+
+
+class ComplaintWithdrawn(Envelope):
+    """The customer withdrew the complaint: the case is closed with the reason; nothing is deleted."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.INTAKE
+    event_type: Literal["ComplaintWithdrawn"] = "ComplaintWithdrawn"
+    schema_version: Literal[1] = 1
+    reason: NonEmptyStr
+    requested_by: ShortStr | None = Field(default=None, description="The customer's person who withdrew it")
+    recorded_by: ShortStr = Field(description="The clerk who recorded the withdrawal")
+    state_at_withdrawal: IntakeState = Field(
+        description="awaiting_read_back: never registered (no ComplaintRegistered was published); "
+                    "registered or reply_promised: the open case closes")
+
+
+class SuggestionReplyPromised(Envelope):
+    """A suggestion needs a reply: the customer was promised one by `reply_by`."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.INTAKE
+    event_type: Literal["SuggestionReplyPromised"] = "SuggestionReplyPromised"
+    schema_version: Literal[1] = 1
+    reply_by: date
+    promised_by: ShortStr
+
+
+class SuggestionAnswered(Envelope):
+    """The customer was told whether the suggestion was adopted; the suggestion is closed at intake."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.INTAKE
+    event_type: Literal["SuggestionAnswered"] = "SuggestionAnswered"
+    schema_version: Literal[1] = 1
+    adopted: StrictBool
+    answer: NonEmptyStr
+    answered_by: ShortStr
+    channel: Channel = Field(description="How the answer reached the customer")
+    reply_by: date | None = Field(default=None, description="The date promised, if one was")
+    answered_at: AwareDatetime
 
 
 class InquiryAnswered(Envelope):
@@ -245,3 +334,24 @@ class CorrectRegistration(ComplaintCommand, RegistrationForm):
     command_type: Literal["CorrectRegistration"] = "CorrectRegistration"
     schema_version: Literal[1] = 1
     reason: NonEmptyStr
+
+
+class CommandOutcome(StrEnum):
+    REGISTERED = "registered"
+    REFUSED = "refused"
+
+
+class RegistrationCommandResult(Frozen):
+    """What became of a `RegisterComplaint` sent on `complaints.intake.commands`: published on
+    `complaints.intake.command-results`, keyed by the command id (not an event of a complaint)."""
+
+    result_type: Literal["RegistrationCommandResult"] = "RegistrationCommandResult"
+    schema_version: Literal[1] = 1
+    command_id: UUID | None = Field(description="Null only when no command id could be read")
+    outcome: CommandOutcome
+    complaint_id: UUID | None = None
+    form_number: ShortStr | None = None
+    state: IntakeState | None = Field(default=None, description="registered, closed_at_intake or awaiting_read_back")
+    field: ShortStr | None = Field(default=None, description="Refused: the field at fault (dotted path)")
+    reason: NonEmptyStr | None = Field(default=None, description="Refused: why")
+    status: int | None = Field(default=None, description="Refused: the HTTP status the same refusal has at the edge")

@@ -1,4 +1,5 @@
-"""Every topic name, in one place: one topic per producing service, keyed by complaint id."""
+"""Every topic name, in one place: one events topic per producing service, keyed by complaint id,
+and intake's command topics, keyed by command id."""
 
 from __future__ import annotations
 
@@ -13,6 +14,13 @@ EVENTS_TOPICS: dict[ServiceName, str] = {
 }
 
 
+#: Branch systems publish `RegisterComplaint` commands here (keyed by command id); intake consumes them.
+INTAKE_COMMANDS_TOPIC = "complaints.intake.commands"
+#: Intake publishes each command's `RegistrationCommandResult` here, keyed by the command id.
+INTAKE_COMMAND_RESULTS_TOPIC = "complaints.intake.command-results"
+COMMAND_TOPICS = [INTAKE_COMMANDS_TOPIC, INTAKE_COMMAND_RESULTS_TOPIC]
+
+
 def events_topic(service: ServiceName) -> str:
     return EVENTS_TOPICS[service]
 
@@ -22,9 +30,11 @@ def dead_letter_topic(topic: str) -> str:
 
 
 def all_topics() -> list[str]:
-    """Every topic the system uses, dead-letter topics included (to create them up front)."""
+    """Every topic the system uses, dead-letter topics and the command topics included (to create
+    them up front). Commands need no dead-letter topic: a command that cannot be read gets a
+    refused result instead."""
     topics = list(EVENTS_TOPICS.values())
-    return topics + [dead_letter_topic(t) for t in topics]
+    return topics + [dead_letter_topic(t) for t in topics] + COMMAND_TOPICS
 
 
 def message_key(complaint_id: object) -> bytes:
