@@ -13,6 +13,7 @@ from services.common.runtime import ServiceParts, ServiceRuntime
 from services.common.settings import ServiceSettings
 from services.common.store import store_env
 from services.intake.application import IntakeApplication
+from services.intake.entrypoints.commands import CommandConsumer, ResultsPublisher, results_sink
 from services.intake.entrypoints.http import router
 from services.intake.settings import IntakeSettings
 
@@ -22,6 +23,19 @@ def create_app(settings: ServiceSettings, clock: Callable[[], datetime] = utc_no
     app = IntakeApplication(env=store_env(settings), clock=clock,
                             received_at_max_skew=window.received_at_max_skew,
                             received_at_window=window.received_at_window)
-    api = create_http_app(ServiceRuntime(settings, ServiceParts(app=app)), [router])
+    publisher = ResultsPublisher(settings.kafka_bootstrap_servers)
+    commands = CommandConsumer(app, settings.kafka_bootstrap_servers, publisher)
+
+    async def consume_commands() -> None:
+        await runtime.topics_ready.wait()
+        await commands.run()
+
+    runtime = ServiceRuntime(settings, ServiceParts(
+        app=app,
+        extra_sinks=[("command-results", results_sink(publisher))],
+        background=[("commands", consume_commands)],
+        reports=[("commands", commands.report)]))
+    commands.saved = runtime.saved
+    api = create_http_app(runtime, [router])
     api.state.clock = clock
     return api

@@ -20,10 +20,11 @@ from contracts.envelope import BranchCode, NonEmptyStr, ShortStr, TrueBool
 from contracts.registration import (
     Channel, IntakeState, ReadBackImpossibleReason, RegisterComplaint, RegistrationForm, Severity, Subject,
 )
-from services.common.access import authorize, known_branch, may, rules
+from services.common.access import authorize, may, rules
 from services.common.auth import CurrentPrincipal
 from services.common.domain import InvalidCommand
 from services.common.http import error_responses, runtime_of
+from services.intake.entrypoints.commands import admit_registration
 
 router = APIRouter()
 
@@ -113,9 +114,7 @@ async def register_complaint(
     no further ahead than the clock skew and no further back than the window (default 7 days)
     unless the role may backdate (`complaint.register.backdate`).
     """
-    authorize(principal, REGISTER, body.branch)
-    if not known_branch(body.branch):
-        raise InvalidCommand(f"branch {body.branch} is not a branch of the organisation", field="branch")
+    admit_registration(body.branch, lambda branch: authorize(principal, REGISTER, branch))
     if body.command_id is not None and idempotency_key is not None and body.command_id != idempotency_key:
         raise InvalidCommand("command_id and the Idempotency-Key header differ", field="command_id")
     command_id = body.command_id or idempotency_key

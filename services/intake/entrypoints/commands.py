@@ -1,0 +1,252 @@
+"""Registrations straight from a branch system over Kafka.
+
+Branch systems publish `RegisterComplaint` commands on `complaints.intake.commands` (keyed by the
+command id). Intake consumes them in its own consumer group (`complaints-intake-commands`), one
+partition batch at a time, committing the offsets only after every command of the batch has an
+outcome; a crash before the commit redelivers them, and the command id makes the redelivery
+harmless (the same command registers the same complaint once).
+
+Each command is checked exactly as the HTTP edge checks a registration (`admit_registration`
+below, shared with `POST /complaints`): the contract, then the actor — a branch system is trusted
+for its own branch, so the actor's role must be allowed `complaint.register` and its branch must be
+the form's — then a known branch, then the application's own checks (the received_at window, a
+command id reused for another form).
+
+Each outcome goes to `complaints.intake.command-results`, keyed by the command id, as a
+`RegistrationCommandResult`:
+
+- registered, from the store: `results_sink` is a relay over intake's own log (the outbox), so a
+  registration whose result was not yet published is published after a crash. It answers every
+  `ComplaintRegistered` that a registration command caused (the complaint id is derived from the
+  command id), whichever edge the command came by: HTTP registrations get a result there too.
+- registered, directly: a repeated command (nothing new is stored; the result is the first one's,
+  so a command sent twice gets two identical results), and a record taken without
+  `read_back_confirmed` (not published until its read-back, so the log has nothing to relay).
+- refused, directly (nothing is stored): the field at fault, the reason and the HTTP status the
+  same refusal has at the edge. A message that is not JSON, or not a command, is refused the same
+  way when a command id can be read from it or from its key; otherwise it is logged and skipped.
+  No command stops the consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from eventsourcing.persistence import IntegrityError
+from pydantic import ValidationError
+
+from contracts.envelope import Actor, Envelope
+from contracts.registration import (
+    CommandOutcome, ComplaintRegistered, IntakeState, RegisterComplaint, RegistrationCommandResult,
+)
+from contracts.topics import INTAKE_COMMAND_RESULTS_TOPIC, INTAKE_COMMANDS_TOPIC
+from services.common.access import Forbidden, known_branch, rules
+from services.common.broker import new_producer
+from services.common.domain import DomainError, InvalidCommand
+from services.intake.domain.registration import complaint_id_for
+
+log = logging.getLogger(__name__)
+
+REGISTER = "complaint.register"
+BACKDATE = "complaint.register.backdate"
+GROUP_ID = "complaints-intake-commands"
+
+
+def admit_registration(branch: str, authorize_branch: Callable[[str], None]) -> None:
+    """The edge's checks of a registration, shared by `POST /complaints` and the commands topic, in
+    this order: the caller may register for the branch (`authorize_branch` raises 403), and the
+    branch is one of the organisation (422, `branch`)."""
+    authorize_branch(branch)
+    if not known_branch(branch):
+        raise InvalidCommand(f"branch {branch} is not a branch of the organisation", field="branch")
+
+
+def branch_system_authorizer(actor: Actor) -> Callable[[str], None]:
+    """A branch system is trusted with its own branch: the actor's role must be allowed to register,
+    and the actor's branch must be the form's."""
+    def check(branch: str) -> None:
+        if not _actor_may(actor)(REGISTER):
+            raise Forbidden(f"role {actor.role.value} may not perform {REGISTER}", field="actor.role")
+        if actor.branch != branch:
+            raise Forbidden(f"{actor.role.value} {actor.user_id} acts for branch {actor.branch}, not for "
+                            f"branch {branch}", field="branch")
+    return check
+
+
+def _actor_may(actor: Actor) -> Callable[[str], bool]:
+    role = rules().roles.get(actor.role.value)
+    return lambda action: role is not None and action in role.actions
+
+
+def result_key(command_id: UUID | None) -> bytes | None:
+    return str(command_id).encode() if command_id is not None else None
+
+
+def encode(result: RegistrationCommandResult) -> bytes:
+    return result.model_dump_json().encode()
+
+
+def _uuid(value: Any) -> UUID | None:
+    try:
+        return UUID(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+class ResultsPublisher:
+    """One producer for the results topic, started on first use."""
+
+    def __init__(self, bootstrap_servers: str):
+        self.bootstrap_servers = bootstrap_servers
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def producer(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = new_producer(self.bootstrap_servers)
+                await producer.start()
+                self._producer = producer
+            return self._producer
+
+    async def publish(self, results: list[RegistrationCommandResult]) -> None:
+        producer = await self.producer()
+        sent = [await producer.send(INTAKE_COMMAND_RESULTS_TOPIC, key=result_key(r.command_id), value=encode(r))
+                for r in results]
+        for future in sent:
+            await future
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+
+def registered_result(event: Envelope) -> RegistrationCommandResult | None:
+    """The result a stored `ComplaintRegistered` answers its registering command with, or None."""
+    if not isinstance(event, ComplaintRegistered) or event.causation_id is None:
+        return None
+    if complaint_id_for(event.causation_id) != event.complaint_id:
+        return None  # registered after its read-back: caused by the read-back command, answered before
+    state = IntakeState.CLOSED_AT_INTAKE if event.resolved_on_the_spot is not None else IntakeState.REGISTERED
+    return RegistrationCommandResult(command_id=event.causation_id, outcome=CommandOutcome.REGISTERED,
+                                     complaint_id=event.complaint_id, form_number=event.form_number, state=state)
+
+
+def results_sink(publisher: ResultsPublisher) -> Callable[[list[Envelope]], Awaitable[None]]:
+    """`deliver` of the relay over intake's log that publishes the "registered" results."""
+    async def deliver(events: list[Envelope]) -> None:
+        results = [r for r in (registered_result(e) for e in events) if r is not None]
+        if results:
+            await publisher.publish(results)
+    return deliver
+
+
+class CommandConsumer:
+    """Consumes `complaints.intake.commands`; `run` is a supervised background task."""
+
+    def __init__(self, app: Any, bootstrap_servers: str, publisher: ResultsPublisher, *,
+                 group_id: str = GROUP_ID, max_records: int = 100):
+        self.app = app
+        self.bootstrap_servers = bootstrap_servers
+        self.publisher = publisher
+        self.group_id = group_id
+        self.max_records = max_records
+        #: Wakes the relays after a save (set by bootstrap to the runtime's `saved`).
+        self.saved: Callable[[], None] = lambda: None
+        self.stats: dict[str, Any] = {"registered": 0, "repeated": 0, "refused": 0, "skipped": 0,
+                                      "last_error": None, "last_progress_at": None}
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(INTAKE_COMMANDS_TOPIC, bootstrap_servers=self.bootstrap_servers,
+                                    group_id=self.group_id, client_id=f"{self.group_id}-consumer",
+                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
+                for tp, records in batch.items():
+                    for record in records:
+                        await self.handle(record.value, record.key)
+                    await consumer.commit({tp: records[-1].offset + 1})
+                    self.stats["last_progress_at"] = time.time()
+        except Exception as e:
+            self.stats["last_error"] = f"{type(e).__name__}: {e}"[:600]
+            raise
+        finally:
+            await consumer.stop()
+
+    async def handle(self, value: bytes | None, key: bytes | None = None) -> RegistrationCommandResult | None:
+        """One command's outcome (published unless it comes from the store's relay)."""
+        result, publish = await self.outcome(value, key)
+        if result is None:
+            self.stats["skipped"] += 1
+            log.warning("unreadable command without a command id skipped (key %r)", key)
+            return None
+        if result.outcome is CommandOutcome.REFUSED:
+            self.stats["refused"] += 1
+        if publish:
+            await self.publisher.publish([result])
+        return result
+
+    async def outcome(self, value: bytes | None, key: bytes | None) -> tuple[RegistrationCommandResult | None, bool]:
+        key_id = _uuid(key.decode(errors="replace")) if key else None
+        try:
+            data = json.loads(value or b"")
+        except (ValueError, UnicodeDecodeError) as e:
+            return self._refused(key_id, None, f"not a JSON command: {e}"[:300], 422), key_id is not None
+        command_id = _uuid(data.get("command_id")) if isinstance(data, dict) else None
+        command_id = command_id or key_id
+        try:
+            command = RegisterComplaint.model_validate(data)
+        except ValidationError as e:
+            first = e.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or None
+            return self._refused(command_id, field, first["msg"][:300], 422), command_id is not None
+        try:
+            admit_registration(command.branch, branch_system_authorizer(command.actor))
+            registered = await self._register(command, _actor_may(command.actor)(BACKDATE))
+        except DomainError as e:
+            return self._refused(command.command_id, e.field, str(e)[:300], e.status), True
+        result = RegistrationCommandResult(command_id=command.command_id, outcome=CommandOutcome.REGISTERED,
+                                           complaint_id=registered.complaint_id,
+                                           form_number=registered.form_number, state=registered.state)
+        if registered.created and registered.state is not IntakeState.AWAITING_READ_BACK:
+            self.stats["registered"] += 1
+            return result, False  # the relay over the store publishes it
+        self.stats["repeated" if not registered.created else "registered"] += 1
+        return result, True
+
+    async def _register(self, command: RegisterComplaint, may_backdate: bool) -> Any:
+        for attempt in range(12):
+            try:
+                registered = await asyncio.to_thread(self.app.register_complaint, command, may_backdate)
+            except IntegrityError:
+                await asyncio.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+                continue
+            self.saved()
+            return registered
+        raise DomainError("the registration conflicted with concurrent ones; send the command again")
+
+    @staticmethod
+    def _refused(command_id: UUID | None, field: str | None, reason: str, status: int) -> RegistrationCommandResult | None:
+        if command_id is None:
+            return None
+        try:
+            return RegistrationCommandResult(command_id=command_id, outcome=CommandOutcome.REFUSED, field=field,
+                                             reason=reason or "refused", status=status)
+        except ValidationError:  # a reason or field that is not printable text: say less, never stop
+            return RegistrationCommandResult(command_id=command_id, outcome=CommandOutcome.REFUSED,
+                                             reason="refused: the command is invalid", status=status)
+
+    def report(self) -> dict[str, Any]:
+        return {"topic": INTAKE_COMMANDS_TOPIC, "results_topic": INTAKE_COMMAND_RESULTS_TOPIC,
+                "group_id": self.group_id, **self.stats}
