@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from eventsourcing.persistence import IntegrityError
 
@@ -68,15 +69,15 @@ class ServiceRuntime:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         bootstrap = self.settings.kafka_bootstrap_servers
-        self.producer = new_producer(bootstrap)
+        self.producer: AIOKafkaProducer | None = None  # started once the broker is reached
         topic = events_topic(self.app.SERVICE)
-        sinks = [kafka_sink(self.producer, bootstrap, topic, self.settings.loss_check_seconds),
+        sinks = [kafka_sink(None, bootstrap, topic, self.settings.loss_check_seconds),  # type: ignore[arg-type]
                  *[DeliverySink(name, deliver) for name, deliver in self.parts.extra_sinks]]
         self.relays = [OutboxRelay(self.app, sink, batch_size=self.settings.relay_batch_size,
                                    poll_seconds=self.settings.relay_poll_seconds) for sink in sinks]
         if self.parts.policy is not None:
             self.consumer = TrackingConsumer(
-                self.app, self.parts.policy, self.parts.upstreams, self.producer, on_saved=self.saved,
+                self.app, self.parts.policy, self.parts.upstreams, None, on_saved=self.saved,  # type: ignore[arg-type]
                 bootstrap_servers=bootstrap, max_records=self.settings.consumer_max_records,
                 metadata_max_age_ms=self.settings.metadata_max_age_ms)
         self.supervisor.start("topics", self._prepare_bus)
@@ -127,7 +128,7 @@ class ServiceRuntime:
             except Exception:  # noqa: BLE001
                 pass
         await self.probe.close()
-        if self.topics_ready.is_set():
+        if self.producer is not None:
             await self.producer.stop()
         self.app.close()
 
