@@ -51,6 +51,8 @@ class ServiceParts:
     background: list[tuple[str, Callable[[], Awaitable[None]]]] = field(default_factory=list)
     #: Further sections of the health report: (name, report).
     reports: list[tuple[str, Callable[[], dict[str, Any]]]] = field(default_factory=list)
+    #: What to close when the service stops (after its tasks), e.g. a producer of its own.
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 class ServiceRuntime:
@@ -122,6 +124,11 @@ class ServiceRuntime:
         for relay in self.relays:
             relay.stop()
         await self.supervisor.stop()
+        for close in self.parts.closers:
+            try:
+                await close()
+            except Exception:  # noqa: BLE001 - stopping anyway
+                log.warning("closing failed while stopping", exc_info=True)
         for relay in self.relays:
             try:
                 await relay.sink.close()
