@@ -410,6 +410,17 @@ class DeadlineResumed(Envelope):
     reason: ShortStr
 
 
+class DeadlineCancelled(Envelope):
+    """The step a deadline guarded is no longer needed (the complaint was withdrawn or closed)."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["DeadlineCancelled"] = "DeadlineCancelled"
+    schema_version: Literal[1] = 1
+    deadline: Deadline
+    cancelled_at: AwareDatetime
+    reason: ShortStr
+
+
 class DeadlineReplanned(Envelope):
     """An open deadline was planned again under a new calendar or rules version (explicitly)."""
 

@@ -48,6 +48,10 @@ class DeadlinePolicy:
         if event.event_type not in self.events:
             return
         meta = EventMeta.from_upstream(event, ROUTING)
+        if any(trigger.matches(event) for trigger in self.table.cancelled_by):
+            for rule in self.table.rules:
+                if rule.key is None and (clock := self._clock(uow, meta, rule, event)) is not None:
+                    clock.cancel(meta, event.occurred_at, event.event_type)
         for rule in self.table.rules:
             if rule.starts.matches(event):
                 clock = self._clock(uow, meta, rule, event)

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 _TOPICS = [get_topic(cls) for cls in (
     DeadlineClock.Tracked, DeadlineClock.Set, DeadlineClock.Paused, DeadlineClock.Resumed, DeadlineClock.Replanned,
-    DeadlineClock.Met, DeadlineClock.Missed, DeadlineClock.Escalated)]
+    DeadlineClock.Met, DeadlineClock.Missed, DeadlineClock.Escalated, DeadlineClock.Cancelled)]
 
 
 class DeadlineIndex:
@@ -67,7 +67,8 @@ class DeadlineIndex:
             self._open(identity, event.deadline.due_at, event.deadline.provisional)
         elif isinstance(event, DeadlineClock.Escalated):
             self._open(identity, event.new_deadline.due_at, event.new_deadline.provisional)
-        elif isinstance(event, DeadlineClock.Paused | DeadlineClock.Met | DeadlineClock.Missed):
+        elif isinstance(event, DeadlineClock.Paused | DeadlineClock.Met | DeadlineClock.Missed
+                        | DeadlineClock.Cancelled):
             self.due.pop(identity, None)
             self.provisional.discard(identity)
 

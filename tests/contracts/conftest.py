@@ -123,6 +123,8 @@ EVENT_PAYLOADS: dict[str, dict[str, Any]] = {
                        "remaining_seconds": 3600, "reason": "waiting on the customer's visit time"},
     "DeadlineResumed": {"deadline": DEADLINE, "resumed_at": (T0 + timedelta(hours=1)).isoformat(),
                         "reason": "the customer named a visit time"},
+    "DeadlineCancelled": {"deadline": DEADLINE, "cancelled_at": (T0 + timedelta(hours=1)).isoformat(),
+                          "reason": "ComplaintWithdrawn"},
     "DeadlineReplanned": {"deadline": DEADLINE, "previous_due_at": (T0 + timedelta(hours=3)).isoformat(),
                           "previous_calendar_version": "company-1/holidays-0.108",
                           "reason": "calendar 2027 loaded"},

@@ -299,3 +299,28 @@ def test_health_names_the_years_ahead_without_an_official_schedule(tmp_path) -> 
     assert name == "deadlines" and report["years_without_schedule"] == [2027]
     assert "2027" in report["warning"] and "replan" in report["warning"]
     parts.app.close()
+
+
+def withdrawn(registered, moment: datetime):
+    from contracts.registration import ComplaintWithdrawn
+    return ComplaintWithdrawn(**envelope(ServiceName.INTAKE, complaint_id=registered.complaint_id,
+                                         form_number=registered.form_number, occurred_at=moment),
+                              reason="the customer solved it with the carrier", recorded_by="clerk-li",
+                              state_at_withdrawal="registered")
+
+
+def test_a_withdrawal_ends_the_complaints_deadlines_in_any_order_of_arrival() -> None:
+    received = at(2026, 11, 25, 10, 0)
+    registered, routed = quality_complaint(received)
+    gone = withdrawn(registered, at(2026, 11, 25, 11, 0))
+    results = []
+    for order in ([registered, routed, gone], [gone, registered, routed], [registered, gone, routed]):
+        app = in_memory(RoutingApplication)
+        feed(app, *order, only_deadlines=True)
+        results.append({k: v["events"] for k, v in deadlines(app).items()})
+        timer = DeadlineTimer(app, RULES, PLANNER, clock=lambda: at(2026, 12, 31, 10, 0))
+        timer.index.catch_up()
+        assert timer.index.due_now(at(2026, 12, 31, 10, 0)) == [], "nothing left to fire"
+    assert all(r == results[0] for r in results), results
+    assert results[0]["on_site_visit"] == ["DeadlineSet", "DeadlineCancelled"]
+    assert results[0]["on_site_sampling"] == ["DeadlineSet", "DeadlineCancelled"]

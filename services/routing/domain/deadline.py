@@ -23,7 +23,8 @@ from eventsourcing.domain import Aggregate, event
 
 from contracts.envelope import COMPLAINTS_NAMESPACE
 from contracts.routing import (
-    Deadline, DeadlineKind, DeadlineMet, DeadlineMissed, DeadlinePaused, DeadlineReplanned, DeadlineResumed,
+    Deadline, DeadlineCancelled, DeadlineKind, DeadlineMet, DeadlineMissed, DeadlinePaused, DeadlineReplanned,
+    DeadlineResumed,
     DeadlineSet, OverdueHandlingEscalated, TimeBasis,
 )
 from services.common.domain import EventMeta
@@ -124,6 +125,7 @@ class DeadlineClock(Aggregate):
         self.remaining_seconds = 0
         self.early_met_at: datetime | None = None
         self.early_agreed: tuple[datetime, str] | None = None
+        self.early_cancelled: tuple[datetime, str] | None = None
         self.explanations: list[str] = []
 
     # --- events ---------------------------------------------------------------------------------
@@ -151,6 +153,8 @@ class DeadlineClock(Aggregate):
         def apply(self, clock: DeadlineClock) -> None:
             if self.fact == "met":
                 clock.early_met_at = clock.early_met_at or self.at
+            elif self.fact == "cancelled":
+                clock.early_cancelled = clock.early_cancelled or (self.at, self.reason)
             else:
                 clock.early_agreed = (self.at, self.reason)
 
@@ -206,6 +210,17 @@ class DeadlineClock(Aggregate):
             clock.status = "met"
             late = " (late)" if self.completed_at > self.deadline.due_at else ""
             clock.explanations.append(f"met at {self.completed_at.isoformat()}{late}")
+
+    class Cancelled(Aggregate.Event):
+        PUBLISHED_AS = DeadlineCancelled
+        meta: EventMeta
+        deadline: Deadline
+        cancelled_at: datetime
+        reason: str
+
+        def apply(self, clock: DeadlineClock) -> None:
+            clock.status = "cancelled"
+            clock.explanations.append(f"cancelled at {self.cancelled_at.isoformat()}: {self.reason}")
 
     class Missed(Aggregate.Event):
         PUBLISHED_AS = DeadlineMissed
@@ -263,6 +278,10 @@ class DeadlineClock(Aggregate):
     def _met(self, meta: EventMeta, deadline: Deadline, completed_at: datetime) -> None:
         pass
 
+    @event(Cancelled)
+    def _cancelled(self, meta: EventMeta, deadline: Deadline, cancelled_at: datetime, reason: str) -> None:
+        pass
+
     @event(Missed)
     def _missed(self, meta: EventMeta, deadline: Deadline, missed_at: datetime,
                 responsible_for_delay: str | None) -> None:
@@ -299,6 +318,8 @@ class DeadlineClock(Aggregate):
             self.agree(meta, *self.early_agreed)
         if self.early_met_at is not None:
             self.meet(meta, self.early_met_at)
+        if self.early_cancelled is not None:
+            self.cancel(meta, *self.early_cancelled)
 
     def meet(self, meta: EventMeta, at: datetime) -> None:
         if self.status == "new":
@@ -307,6 +328,15 @@ class DeadlineClock(Aggregate):
             return
         if self.status in ("open", "paused", "missed") and self.deadline is not None:
             self._met(meta=meta, deadline=self.deadline, completed_at=at)
+
+    def cancel(self, meta: EventMeta, at: datetime, reason: str) -> None:
+        """The complaint is gone: the deadline ends without being met or missed."""
+        if self.status == "new":
+            if self.early_cancelled is None:
+                self._early(meta=meta, fact="cancelled", at=at, reason=reason)
+            return
+        if self.status in ("open", "paused", "missed") and self.deadline is not None:
+            self._cancelled(meta=meta, deadline=self.deadline, cancelled_at=at, reason=reason)
 
     def pause(self, meta: EventMeta, at: datetime, reason: str, planner: Planner) -> None:
         if self.status != "open" or self.deadline is None:

@@ -88,6 +88,7 @@ class DeadlineRule:
 class RuleTable:
     version: str
     rules: tuple[DeadlineRule, ...]
+    cancelled_by: tuple[Trigger, ...] = ()
 
     def rule(self, kind: DeadlineKind | str) -> DeadlineRule:
         for rule in self.rules:
@@ -97,7 +98,7 @@ class RuleTable:
 
     def events(self) -> set[str]:
         """Every event type the table reacts to."""
-        names: set[str] = set()
+        names: set[str] = {trigger.event for trigger in self.cancelled_by}
         for rule in self.rules:
             for trigger in (rule.starts, *rule.met_by, *rule.paused_by, *rule.resumed_by, *rule.agreed_by):
                 names.add(trigger.event)
@@ -183,7 +184,8 @@ def parse_rules(data: dict[str, Any]) -> RuleTable:
     kinds = [r.kind for r in rules]
     if len(set(kinds)) != len(kinds):
         raise RulesError("each deadline kind has one row")
-    return RuleTable(str(data["version"]), tuple(rules))
+    cancelled = tuple(_trigger(t, f"cancelled_by[{i}]") for i, t in enumerate(data.get("cancelled_by") or ()))
+    return RuleTable(str(data["version"]), tuple(rules), cancelled)
 
 
 def load_rules(path: Path | None = None) -> RuleTable:
