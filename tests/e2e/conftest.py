@@ -30,3 +30,15 @@ def client(cluster: LocalCluster) -> Iterator[httpx.Client]:
     """Reads as an operator (every branch, every service); commands pass their own `headers=`."""
     with httpx.Client(timeout=15, headers=cluster.auth(**samples.OPERATOR)) as c:
         yield c
+
+
+def open_quality_investigation(cluster: LocalCluster) -> dict:
+    """Register a Shanghai (EAST) product-quality complaint as its clerk; return the receipt once
+    quality has opened the investigation."""
+    from services.demo.journey import wait_for_events
+    with httpx.Client(timeout=15, headers=cluster.auth(**samples.OPERATOR)) as c:
+        receipt = c.post(f"{cluster.url(ServiceName.INTAKE)}/complaints", json=samples.quality_complaint(),
+                         headers=cluster.auth(**samples.CLERK))
+        assert receipt.status_code == 201, receipt.text
+        wait_for_events(c, cluster.url(ServiceName.QUALITY), receipt.json()["complaint_id"], "Opened")
+        return receipt.json()

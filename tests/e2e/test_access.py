@@ -22,6 +22,7 @@ from services.common.tokens import mint_token
 from services.demo import samples
 from services.demo.journey import history, wait_for_events
 from services.intake.domain.registration import complaint_id_for
+from tests.e2e.conftest import open_quality_investigation
 
 pytestmark = pytest.mark.e2e
 INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = ServiceName
@@ -43,13 +44,7 @@ def never_registered(client: httpx.Client, cluster: LocalCluster, body: dict) ->
 @pytest.fixture(scope="module")
 def shanghai_quality(cluster: LocalCluster) -> str:
     """A Shanghai (EAST) product-quality complaint with its investigation open at quality."""
-    with httpx.Client(timeout=15, headers=cluster.auth(**samples.OPERATOR)) as c:
-        receipt = c.post(f"{cluster.url(INTAKE)}/complaints", json=samples.quality_complaint(),
-                         headers=cluster.auth(**samples.CLERK))
-        assert receipt.status_code == 201, receipt.text
-        complaint_id = receipt.json()["complaint_id"]
-        wait_for_events(c, cluster.url(QUALITY), complaint_id, "Opened")
-        return complaint_id
+    return open_quality_investigation(cluster)["complaint_id"]
 
 
 # --- who is calling ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from services.common.cluster import LocalCluster
 from services.demo import samples
 from services.demo.journey import history, wait_for_events
 from services.intake.domain.registration import complaint_id_for
+from tests.e2e.conftest import open_quality_investigation
 
 pytestmark = pytest.mark.e2e
 INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = ServiceName
@@ -23,17 +24,14 @@ INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = ServiceName
 @pytest.fixture(scope="module")
 def journey(cluster: LocalCluster) -> dict:
     """One product-quality complaint taken through all five services."""
+    receipt = open_quality_investigation(cluster)
+    complaint_id = receipt["complaint_id"]
     with httpx.Client(timeout=15, headers=cluster.auth(**samples.OPERATOR)) as c:
-        receipt = c.post(f"{cluster.url(INTAKE)}/complaints", json=samples.quality_complaint(),
-                         headers=cluster.auth(**samples.CLERK))
-        assert receipt.status_code == 201, receipt.text
-        complaint_id = receipt.json()["complaint_id"]
-        wait_for_events(c, cluster.url(QUALITY), complaint_id, "Opened")
         determination = c.post(f"{cluster.url(QUALITY)}/complaints/{complaint_id}/on-site-determination",
                                json=samples.obvious_defect_determination(), headers=cluster.auth(**samples.MANAGER))
         assert determination.status_code == 201, determination.text
         wait_for_events(c, cluster.url(NOTIFY), complaint_id, "Recorded", count=3)
-        return {"receipt": receipt.json(), "complaint_id": complaint_id,
+        return {"receipt": receipt, "complaint_id": complaint_id,
                 "histories": {s: history(c, cluster.url(s), complaint_id) for s in ServiceName}}
 
 
