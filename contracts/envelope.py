@@ -148,7 +148,11 @@ class DecimalText:
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         compiled = re.compile(self.pattern)
 
-        def check(value: Any) -> Any:
+        def check(value: Any, info: core_schema.ValidationInfo) -> Any:
+            if info.mode == "json" and not isinstance(value, str):
+                raise PydanticCustomError(
+                    "decimal_text", "send the amount as a decimal string, e.g. \"1280.50\" (a JSON number "
+                                    "would pass through binary floating point)")
             if isinstance(value, str) and (len(value) > self.max_length or not compiled.fullmatch(value)):
                 raise PydanticCustomError(
                     "decimal_text", "Decimal text should match pattern '{pattern}', at most {max_length} characters",
@@ -156,7 +160,7 @@ class DecimalText:
                 )
             return value
 
-        return core_schema.no_info_before_validator_function(
+        return core_schema.with_info_before_validator_function(
             check, handler(source),
             serialization=core_schema.plain_serializer_function_ser_schema(
                 _fixed_point, when_used="json", return_schema=core_schema.str_schema()),
@@ -165,6 +169,10 @@ class DecimalText:
     def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema,
                                      handler: GetJsonSchemaHandler) -> dict[str, Any]:
         json_schema = handler.resolve_ref_schema(handler(schema))
+        if "anyOf" in json_schema:  # JSON input is a string: the number form is not offered
+            json_schema["anyOf"] = [n for n in json_schema["anyOf"] if n.get("type") != "number"]
+            if len(json_schema["anyOf"]) == 1:
+                json_schema.update(json_schema.pop("anyOf")[0])
         for node in json_schema.get("anyOf", [json_schema]):
             if node.get("type") == "string":
                 node.update(pattern=self.pattern, maxLength=self.max_length)

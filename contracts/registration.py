@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 from pydantic import AwareDatetime, Field, StrictBool, model_validator
 
 from contracts.envelope import (
-    BranchCode, CommandEnvelope, ComplaintCommand, Envelope, Frozen, NonEmptyStr, Phone, Rules,
+    BranchCode, CommandEnvelope, ComplaintCommand, Envelope, Frozen, Money, NonEmptyStr, Phone, Rules,
     ServiceName, ShortStr, TrueBool,
 )
 
@@ -74,6 +74,20 @@ class ProductDetails(Frozen):
         return self
 
 
+class SeriousReason(StrEnum):
+    """Why a complaint is serious (96233 §3.1.2, "顾客投诉的分类")."""
+
+    PERSONAL_SAFETY = "personal_safety"
+    PRODUCTION_SAFETY = "production_safety"
+    MEDIA = "media"
+    LAWYER = "lawyer"
+    POLICE = "police"
+    CONSUMER_ASSOCIATION = "consumer_association"
+    GOVERNMENT = "government"
+    LARGE_CLAIM = "large_claim"
+    OTHER_SERIOUS_HARM = "other_serious_harm"
+
+
 class RegistrationForm(Frozen):
     """The fields of the registration form 《客户投诉登记反馈表》."""
 
@@ -93,10 +107,26 @@ class RegistrationForm(Frozen):
     resolved_on_the_spot: NonEmptyStr | None = Field(
         default=None, description="For a minor complaint closed at intake: how it was resolved"
     )
+    complained_about: ShortStr | None = Field(
+        default=None, description="Who or what is complained about (投诉对象): a person, a department, a product")
+    demand: NonEmptyStr | None = Field(default=None, description="What the customer demands or proposes")
+    order_number: ShortStr | None = Field(default=None, description="For a product complaint: the order number")
+    external_body: ShortStr | None = Field(
+        default=None, description="For a complaint through an external body: which (association, regulator, "
+                                  "media, court)")
+    serious_reasons: list[SeriousReason] = Field(
+        default_factory=list, max_length=len(SeriousReason),
+        description="Why the complaint is serious; given only with severity serious")
+    claim_amount: Money | None = Field(
+        default=None, description="CNY the customer claims, if any; at or above the large-claim threshold the "
+                                  "complaint is serious (intake's setting)")
 
     @model_validator(mode="after")
     def _form_is_complete(self) -> RegistrationForm:
         Rules(self).require(
+            not self.serious_reasons or self.severity is Severity.SERIOUS, "serious_reasons",
+            "only a serious complaint has serious reasons",
+        ).require(
             self.subject is not Subject.PRODUCT_QUALITY or self.product is not None, "product",
             "a product-quality complaint needs model, batch number and dates",
         ).require(
@@ -127,6 +157,14 @@ class RegisterComplaint(CommandEnvelope, RegistrationForm):
     schema_version: Literal[1] = 1
     issued_at: AwareDatetime = Field(default_factory=_now)
 
+    @model_validator(mode="after")
+    def _external_body_named(self) -> RegisterComplaint:
+        Rules(self).require(
+            self.channel is not Channel.EXTERNAL_BODY or self.external_body is not None, "external_body",
+            "name the external body the complaint came through (association, regulator, media, court)",
+        ).check()
+        return self
+
 
 class ReadBackImpossibleReason(StrEnum):
     """Why the customer could not confirm the record read back to them."""
@@ -147,7 +185,7 @@ class ComplaintRegistered(Envelope, RegistrationForm):
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.INTAKE
     event_type: Literal["ComplaintRegistered"] = "ComplaintRegistered"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     read_back_not_possible: ReadBackImpossibleReason | None = Field(
         default=None, description="Set when the customer could not confirm the record: why (the clerk "
                                   "recorded it); null when the customer confirmed it")

@@ -232,3 +232,14 @@ def command_json_schema() -> dict[str, Any]:
 
 def message_version(cls: type[Envelope] | type[CommandEnvelope]) -> int:
     return cls.model_fields["schema_version"].default
+
+
+# --- upcasters of published events ---------------------------------------------------------------
+
+
+@upcaster("ComplaintRegistered", 1)
+def _complaint_registered_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 added, all optional: how the read-back ended, who or what is complained about, the
+    customer's demand, the order number, the named external body, the serious reasons and the
+    amount claimed. A v1 message had none of them."""
+    return data

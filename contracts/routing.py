@@ -13,7 +13,9 @@ from contracts.envelope import (
     Money, NonEmptyStr, Role, Rules, ServiceName, ShortStr, Signature, describe,
 )
 from contracts.quality import Determination, ResponsibleParty
-from contracts.registration import Channel, Customer, ProductDetails, RequestKind, Severity, Subject
+from contracts.registration import (
+    Channel, Customer, ProductDetails, RequestKind, SeriousReason, Severity, Subject,
+)
 
 
 class Destination(StrEnum):
@@ -126,20 +128,6 @@ class Deadline(Frozen):
             "required for a counted basis, and only then (not for agreed_time)",
         ).check()
         return self
-
-
-class SeriousReason(StrEnum):
-    """Why a complaint is serious (later documents, "顾客投诉的分类")."""
-
-    PERSONAL_SAFETY = "personal_safety"
-    PRODUCTION_SAFETY = "production_safety"
-    MEDIA = "media"
-    LAWYER = "lawyer"
-    POLICE = "police"
-    CONSUMER_ASSOCIATION = "consumer_association"
-    GOVERNMENT = "government"
-    LARGE_CLAIM = "large_claim"
-    OTHER_SERIOUS_HARM = "other_serious_harm"
 
 
 class DisputeKind(StrEnum):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from decimal import Decimal
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from services.common.domain import DomainError, EventMeta, NotFound
 from services.common.store import ServiceApplication
 from services.intake.domain.form_numbers import FormNumberSequence, business_day, sequence_id
 from services.intake.domain.registration import (
+    with_large_claim,
     ComplaintRegistration, check_received_at, complaint_id_for, form_fingerprint, step_meta,
 )
 
@@ -55,8 +57,10 @@ class IntakeApplication(ServiceApplication):
 
     def __init__(self, *args: Any, clock: Callable[[], datetime] = utc_now,
                  received_at_max_skew: timedelta = timedelta(minutes=5),
-                 received_at_window: timedelta = timedelta(days=7), **kwargs: Any):
+                 received_at_window: timedelta = timedelta(days=7),
+                 large_claim_threshold: Decimal | None = Decimal("50000"), **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.large_claim_threshold = large_claim_threshold
         self.clock = clock
         self.received_at_max_skew = received_at_max_skew
         self.received_at_window = received_at_window
@@ -69,6 +73,7 @@ class IntakeApplication(ServiceApplication):
         registration's `received_at` must lie within the window (422, `received_at`).
         Registrations at one branch and day take turns within this process; between
         processes the store's optimistic concurrency decides, and the loser retries."""
+        command = with_large_claim(command, self.large_claim_threshold)
         existing = self._existing(command)
         if existing is not None:
             return existing

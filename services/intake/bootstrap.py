@@ -22,7 +22,8 @@ def create_app(settings: ServiceSettings, clock: Callable[[], datetime] = utc_no
     window = settings if isinstance(settings, IntakeSettings) else IntakeSettings()
     app = IntakeApplication(env=store_env(settings), clock=clock,
                             received_at_max_skew=window.received_at_max_skew,
-                            received_at_window=window.received_at_window)
+                            received_at_window=window.received_at_window,
+                            large_claim_threshold=window.large_claim_cny)
     publisher = ResultsPublisher(settings.kafka_bootstrap_servers)
     commands = CommandConsumer(app, settings.kafka_bootstrap_servers, publisher)
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from contracts.envelope import ServiceName
-from contracts.registration import ProductDetails
+from contracts.registration import Customer, ProductDetails
 from contracts.routing import Deadline
 from services.common.domain import EventMeta
 from services.common.store import ServiceApplication
@@ -9,4 +9,4 @@ from services.common.store import ServiceApplication
 
 class RoutingApplication(ServiceApplication):
     SERVICE = ServiceName.ROUTING
-    VALUE_TYPES = (EventMeta, ProductDetails, Deadline)
+    VALUE_TYPES = (EventMeta, ProductDetails, Deadline, Customer)

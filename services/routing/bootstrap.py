@@ -17,6 +17,7 @@ from services.routing.domain.calendar import load_calendar
 from services.routing.domain.deadline import Planner
 from services.routing.domain.deadline_rules import load_rules
 from services.routing.entrypoints.http import router
+from services.routing.domain.serious import load_serious
 from services.routing.policies import DeadlinePolicy, RoutingPolicy
 from services.routing.timers import DeadlineTimer
 
@@ -49,7 +50,7 @@ def build_parts(settings: ServiceSettings, clock: Callable[[], datetime] = utc_n
                         "schedule into the company calendar and re-plan (POST /deadlines/replan)") if missing else None,
         }
 
-    parts = ServiceParts(app=app, policy=RoutingPolicy(DeadlinePolicy(table, planner)),
+    parts = ServiceParts(app=app, policy=RoutingPolicy(DeadlinePolicy(table, planner), load_serious()),
                          upstreams=[ServiceName.INTAKE, ServiceName.QUALITY],
                          background=[("deadline-timer", timer.run)], reports=[("deadlines", deadlines_report)])
     return parts, timer

@@ -21,11 +21,12 @@ from services.routing.domain.case import ComplaintCase
 from services.routing.domain.deadline import DeadlineClock, Planner, deadline_id
 from services.routing.domain.deadline_rules import DeadlineRule, RuleTable, load_rules
 from services.routing.domain.rules import needs_routing
+from services.routing.domain.serious import SeriousRules, load_serious
 
 ROUTING = Actor.system(ServiceName.ROUTING)
 
 
-def route(event: Envelope, uow: UnitOfWork) -> None:
+def route(event: Envelope, uow: UnitOfWork, serious: SeriousRules | None = None) -> None:
     if isinstance(event, ComplaintRegistered):
         if not needs_routing(event.resolved_on_the_spot) or uow.get(event.complaint_id):
             return
@@ -34,6 +35,12 @@ def route(event: Envelope, uow: UnitOfWork) -> None:
                                      severity=event.severity, description=event.description,
                                      product=event.product))
         case.route(meta)
+        if serious is not None and serious.applies(event.severity, event.channel):
+            case.escalate_serious(
+                meta, reasons=[r.value for r in serious.reasons(event.serious_reasons, event.channel)],
+                customer=event.customer, claim_amount=event.claim_amount,
+                departments=list(serious.departments[event.subject]),
+                notified_roles=[r.value for r in serious.notified_roles])
 
 
 class DeadlinePolicy:
@@ -90,14 +97,16 @@ class DeadlinePolicy:
 
 
 class RoutingPolicy:
-    """Route, then keep the deadlines of what arrived and of what routing itself just decided."""
+    """Route (calling in senior management at once for a serious complaint), then keep the
+    deadlines of what arrived and of what routing itself just decided."""
 
-    def __init__(self, deadlines: DeadlinePolicy):
+    def __init__(self, deadlines: DeadlinePolicy, serious: SeriousRules | None = None):
         self.deadlines = deadlines
+        self.serious = serious
 
     def __call__(self, event: Envelope, uow: UnitOfWork) -> None:
         before = {identity: len(a.pending_events) for identity, a in uow.aggregates.items()}
-        route(event, uow)
+        route(event, uow, self.serious)
         self.deadlines.react(event, uow)
         for own in own_new_events(uow, before):
             self.deadlines.react(own, uow)
@@ -120,7 +129,7 @@ def own_new_events(uow: UnitOfWork, before: dict[UUID, int]) -> list[Envelope]:
 def default_policy() -> RoutingPolicy:
     """The policy on the rules table and calendar in the repository (loaded once, on first use)."""
     from services.routing.domain.calendar import load_calendar
-    return RoutingPolicy(DeadlinePolicy(load_rules(), Planner(load_calendar())))
+    return RoutingPolicy(DeadlinePolicy(load_rules(), Planner(load_calendar())), load_serious())
 
 
 def routing_policy(event: Envelope, uow: UnitOfWork) -> None:

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from contracts import generate
-from contracts.registry import COMMAND_CLASSES, EVENT_CLASSES
+from contracts.registry import COMMAND_CLASSES, EVENT_CLASSES, message_version
 from contracts.topics import EVENTS_TOPICS, dead_letter_topic
 
 
@@ -38,7 +38,7 @@ def test_generation_is_deterministic() -> None:
 
 def test_one_schema_file_per_message() -> None:
     names = sorted(p.name for p in generate.SCHEMAS_DIR.glob("*.json"))
-    assert names == sorted(f"{c.__name__}.v1.json" for c in (*EVENT_CLASSES, *COMMAND_CLASSES))
+    assert names == sorted(f"{c.__name__}.v{message_version(c)}.json" for c in (*EVENT_CLASSES, *COMMAND_CLASSES))
     schema = json.loads((generate.SCHEMAS_DIR / "SalespersonPenaltyCharged.v1.json").read_text("utf-8"))
     assert schema["properties"]["event_type"]["const"] == "SalespersonPenaltyCharged"
     assert "penalty_percent" in schema["required"]
@@ -60,7 +60,7 @@ def test_asyncapi_channels_messages_and_keys() -> None:
         message = messages[cls.__name__]
         ref = message["payload"]["$ref"]
         assert (generate.ASYNCAPI_PATH.parent / ref).is_file(), ref
-        assert ref.endswith(f"{cls.__name__}.v1.json")
+        assert ref.endswith(f"{cls.__name__}.v{message_version(cls)}.json")
         assert message["bindings"]["kafka"]["key"]["format"] == "uuid"
     for operation in doc["operations"].values():  # every $ref points into the document
         channel_id = operation["channel"]["$ref"].removeprefix("#/channels/")

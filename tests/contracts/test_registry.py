@@ -187,3 +187,16 @@ def test_an_event_is_not_a_command(event_json) -> None:
 def test_events_and_commands_do_not_share_names() -> None:
     assert not set(registry.EVENT_TYPES) & set(registry.COMMAND_TYPES)
     assert len(registry.COMMAND_CLASSES) == len(registry.COMMAND_TYPES)
+
+
+def test_a_published_v1_registration_is_read_as_v2(event_json) -> None:
+    """ComplaintRegistered v1 messages stay on the topics: they are read as the current version."""
+    from contracts.registration import ComplaintRegistered
+    v1 = dict(event_json(ComplaintRegistered))
+    v1["schema_version"] = 1
+    for field in ("read_back_not_possible", "complained_about", "demand", "order_number", "external_body",
+                  "serious_reasons", "claim_amount"):
+        v1.pop(field, None)
+    event = parse_event(json.dumps(v1))
+    assert isinstance(event, ComplaintRegistered) and event.schema_version == 2
+    assert (event.serious_reasons, event.claim_amount, event.demand) == ([], None, None)

@@ -230,6 +230,10 @@ def make_valid(case: Any, seeded: dict[UUID, str]) -> None:
         if isinstance(product, dict):
             dates = sorted(product[k] for k in ("order_date", "shipping_date", "arrival_date"))
             product.update(order_date=dates[0], shipping_date=dates[1], arrival_date=dates[2])
+        if body.get("serious_reasons"):  # serious reasons only with severity serious
+            body.update(severity="serious", resolved_on_the_spot=None)
+        if body.get("channel") == "external_body" and not body.get("external_body"):
+            body["external_body"] = "Shanghai Consumer Council"  # a complaint through one names it
     if case.operation.method.upper() == "POST" and case.operation.path == "/complaints" and body is not None:
         seed = _digest(body)
         headers = case.headers if case.headers is not None else {}

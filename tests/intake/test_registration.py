@@ -296,3 +296,42 @@ def test_a_retry_after_the_window_closed_still_returns_the_first_result(app: Int
     again = app.register_complaint(command)
     assert (again.form_number, again.created) == (first.form_number, False)
     assert isinstance(CommandIdReused("x"), DomainError)
+
+
+def test_the_registration_records_demand_object_order_external_body_and_the_serious_triggers(
+        app: IntakeApplication) -> None:
+    command = register_command(received_at=NOV25_MORNING, channel="external_body",
+                               external_body="Shanghai Consumer Council", complained_about="GX-200 gearbox",
+                               demand="Replace both units and refund the freight", order_number="PO-2026-1107",
+                               severity="serious", serious_reasons=["consumer_association"])
+    app.register_complaint(command)
+    [registered] = [e for e in published(app) if isinstance(e, ComplaintRegistered)]
+    assert registered.schema_version == 2
+    assert (registered.external_body, registered.complained_about, registered.order_number) == (
+        "Shanghai Consumer Council", "GX-200 gearbox", "PO-2026-1107")
+    assert registered.demand == "Replace both units and refund the freight"
+    assert registered.serious_reasons == ["consumer_association"]
+
+
+def test_a_complaint_through_an_external_body_names_it() -> None:
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError) as caught:
+        register_command(channel="external_body")
+    assert any(e["loc"][-1] == "external_body" for e in caught.value.errors())
+
+
+@pytest.mark.parametrize(("claim", "severity", "reasons"), [
+    ("80000.00", "serious", ["large_claim"]),
+    ("50000.00", "serious", ["large_claim"]),
+    ("49999.99", "general", []),
+    (None, "general", []),
+])
+def test_a_claim_at_the_threshold_makes_the_complaint_serious(claim, severity, reasons) -> None:
+    from decimal import Decimal
+    app = IntakeApplication(env=dict(POPO), clock=Clock(), large_claim_threshold=Decimal("50000"))
+    command = register_command(received_at=NOV25_MORNING, severity="general", claim_amount=claim)
+    app.register_complaint(command)
+    again = app.register_complaint(command)  # a retry is the same command, not a 409
+    assert not again.created
+    [registered] = [e for e in published(app) if isinstance(e, ComplaintRegistered)]
+    assert (registered.severity.value, [r.value for r in registered.serious_reasons]) == (severity, reasons)

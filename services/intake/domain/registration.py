@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -45,10 +46,23 @@ from contracts.envelope import COMPLAINTS_NAMESPACE, Actor
 from contracts.registration import (
     INQUIRY_ANSWER_WITHIN, Channel, ComplaintRegistered, ComplaintWithdrawn, Customer, IntakeState,
     MinorComplaintClosedAtIntake, ProductDetails, ReadBackConfirmed, ReadBackImpossibleReason,
-    ReadBackNotPossible, RegistrationForm, RequestKind, SuggestionAnswered, SuggestionReplyPromised,
-    InquiryAnswered,
+    ReadBackNotPossible, RegistrationForm, RequestKind, SeriousReason, Severity, SuggestionAnswered,
+    SuggestionReplyPromised, InquiryAnswered,
 )
 from services.common.domain import ComplaintAggregate, DomainError, EventMeta, InvalidCommand
+
+
+def with_large_claim(form: Any, threshold: Decimal | None) -> Any:
+    """A claim at or above the threshold makes the complaint serious (96233 §3.1.2: "a large
+    claim"; the amount is the company's setting). The same form in, the same form out, so a
+    retried command compares equal to the first."""
+    if threshold is None or form.claim_amount is None or form.claim_amount < threshold \
+            or form.resolved_on_the_spot is not None:
+        return form
+    reasons = list(form.serious_reasons)
+    if SeriousReason.LARGE_CLAIM not in reasons:
+        reasons.append(SeriousReason.LARGE_CLAIM)
+    return form.model_copy(update={"severity": Severity.SERIOUS, "serious_reasons": reasons})
 
 
 def complaint_id_for(command_id: UUID) -> UUID:
@@ -111,6 +125,12 @@ class ComplaintRegistration(ComplaintAggregate):
         received_at: datetime
         read_back_confirmed: bool
         resolved_on_the_spot: str | None
+        complained_about: str | None
+        demand: str | None
+        order_number: str | None
+        external_body: str | None
+        serious_reasons: list[str]
+        claim_amount: Decimal | None
         #: `form_fingerprint(form)`; not published. Events stored before it existed lack it.
         form_fingerprint: str | None
 
@@ -130,13 +150,22 @@ class ComplaintRegistration(ComplaintAggregate):
         received_at: datetime
         read_back_confirmed: bool
         resolved_on_the_spot: str | None
+        complained_about: str | None
+        demand: str | None
+        order_number: str | None
+        external_body: str | None
+        serious_reasons: list[str]
+        claim_amount: Decimal | None
         form_fingerprint: str | None
 
     @event(Registered)
     def __init__(self, meta: EventMeta, command_id: UUID, branch: str, channel: str, kind: str,
                  subject: str, severity: str, customer: Customer, description: str,
                  product: ProductDetails | None, received_at: datetime, read_back_confirmed: bool,
-                 resolved_on_the_spot: str | None, form_fingerprint: str | None = None):
+                 resolved_on_the_spot: str | None, form_fingerprint: str | None = None,
+                 complained_about: str | None = None, demand: str | None = None, order_number: str | None = None,
+                 external_body: str | None = None, serious_reasons: list[str] | None = None,
+                 claim_amount: Decimal | None = None):
         self.meta = meta
         self.form_fingerprint = form_fingerprint
         self.form_number = meta.form_number
@@ -144,7 +173,9 @@ class ComplaintRegistration(ComplaintAggregate):
         self.revision = 1
         self._set_record(branch=branch, channel=channel, kind=kind, subject=subject, severity=severity,
                          customer=customer, description=description, product=product, received_at=received_at,
-                         resolved_on_the_spot=resolved_on_the_spot)
+                         resolved_on_the_spot=resolved_on_the_spot, complained_about=complained_about,
+                         demand=demand, order_number=order_number, external_body=external_body,
+                         serious_reasons=serious_reasons, claim_amount=claim_amount)
         self.state = IntakeState.REGISTERED if read_back_confirmed else IntakeState.AWAITING_READ_BACK
         self.read_back_not_possible: str | None = None
         self.reply_by: date | None = None
@@ -163,13 +194,22 @@ class ComplaintRegistration(ComplaintAggregate):
         self.product = fields["product"]
         self.received_at = fields["received_at"]
         self.resolved_on_the_spot = fields["resolved_on_the_spot"]
+        # Added in ComplaintRegistered v2: records stored before have none of them.
+        self.complained_about = fields.get("complained_about")
+        self.demand = fields.get("demand")
+        self.order_number = fields.get("order_number")
+        self.external_body = fields.get("external_body")
+        self.serious_reasons = list(fields.get("serious_reasons") or [])
+        self.claim_amount = fields.get("claim_amount")
 
     def record(self) -> dict[str, Any]:
         """The registration record as it stands (the form's fields; read back or not)."""
         return {"branch": self.branch, "channel": self.channel, "kind": self.kind, "subject": self.subject,
                 "severity": self.severity, "customer": self.customer, "description": self.description,
                 "product": self.product, "received_at": self.received_at,
-                "resolved_on_the_spot": self.resolved_on_the_spot}
+                "resolved_on_the_spot": self.resolved_on_the_spot, "complained_about": self.complained_about,
+                "demand": self.demand, "order_number": self.order_number, "external_body": self.external_body,
+                "serious_reasons": list(self.serious_reasons), "claim_amount": self.claim_amount}
 
     # --- creation ----------------------------------------------------------------------------
 
@@ -271,13 +311,21 @@ class ComplaintRegistration(ComplaintAggregate):
         received_at: datetime
         read_back_confirmed: bool
         resolved_on_the_spot: str | None
+        complained_about: str | None
+        demand: str | None
+        order_number: str | None
+        external_body: str | None
+        serious_reasons: list[str]
+        claim_amount: Decimal | None
         read_back_not_possible: str | None
 
     @event(Released)
     def _released(self, meta: EventMeta, read_back_confirmed: bool, read_back_not_possible: str | None,
                   branch: str, channel: str, kind: str, subject: str, severity: str,
                   customer: Customer, description: str, product: ProductDetails | None, received_at: datetime,
-                  resolved_on_the_spot: str | None) -> None:
+                  resolved_on_the_spot: str | None, complained_about: str | None = None, demand: str | None = None,
+                  order_number: str | None = None, external_body: str | None = None,
+                  serious_reasons: list[str] | None = None, claim_amount: Decimal | None = None) -> None:
         self.state = IntakeState.REGISTERED
 
     def _release(self, meta: EventMeta) -> None:
@@ -322,13 +370,22 @@ class ComplaintRegistration(ComplaintAggregate):
         received_at: datetime
         read_back_confirmed: bool
         resolved_on_the_spot: str | None
+        complained_about: str | None
+        demand: str | None
+        order_number: str | None
+        external_body: str | None
+        serious_reasons: list[str]
+        claim_amount: Decimal | None
         customer_satisfied: bool
 
     @event(ClosedAtIntake)
     def _closed_at_intake(self, meta: EventMeta, read_back_confirmed: bool, customer_satisfied: bool,
-                  branch: str, channel: str, kind: str, subject: str, severity: str,
-                  customer: Customer, description: str, product: ProductDetails | None, received_at: datetime,
-                  resolved_on_the_spot: str | None) -> None:
+                          branch: str, channel: str, kind: str, subject: str, severity: str,
+                          customer: Customer, description: str, product: ProductDetails | None,
+                          received_at: datetime, resolved_on_the_spot: str | None,
+                          complained_about: str | None = None, demand: str | None = None,
+                          order_number: str | None = None, external_body: str | None = None,
+                          serious_reasons: list[str] | None = None, claim_amount: Decimal | None = None) -> None:
         self.state = IntakeState.CLOSED_AT_INTAKE
         self.closed_at_intake = True
 

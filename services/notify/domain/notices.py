@@ -111,7 +111,8 @@ class ComplaintNotices(ComplaintAggregate):
         """Record a notice once per cause and recipient, however often the cause is seen; one
         that needs the customer's contact waits for it."""
         assert meta.causation_id is not None
-        notice_id = uuid5(meta.causation_id, spec.recipient_role.value)
+        notice_id = uuid5(meta.causation_id, spec.recipient_role.value if spec.key is None
+                          else f"{spec.recipient_role.value}:{spec.key}")
         if notice_id in self.notices or notice_id in self.awaiting:
             return
         if spec.needs_contact:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from contracts.billing import CostAllocated, Payer
 from contracts.envelope import SHORT_TEXT_MAX, Envelope, Role, branch_of
 from contracts.notify import NotificationChannel
+from contracts.routing import SeriousComplaintEscalated
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class NoticeSpec:
     #: Addressed through the customer's contact (intake's `ComplaintRegistered`): recorded only
     #: once the contact is known, whichever topic delivered first (architecture rule 8).
     needs_contact: bool = False
+    #: Tells apart several notices to one role about one fact (e.g. the head of each department).
+    key: str | None = None
 
 
 RECIPIENT_MAX = SHORT_TEXT_MAX  # NotificationRecorded.recipient is a ShortStr
@@ -55,9 +58,31 @@ def addressed(spec: NoticeSpec, contact: Contact) -> NoticeSpec:
     return replace(spec, recipient=_clip(contact.customer_name, RECIPIENT_MAX - len(via)) + via)
 
 
+ROLE_TITLES = {Role.GENERAL_MANAGER: "general manager", Role.MANAGEMENT_REPRESENTATIVE: "management representative",
+               Role.MARKETING_DIRECTOR: "marketing director"}
+
+
+def serious_complaint(event: SeriousComplaintEscalated) -> list[NoticeSpec]:
+    """Serious complaints call in the department heads and the general manager at once (96233 §3.1.2)."""
+    reasons = ", ".join(r.value.replace("_", " ") for r in event.reasons)
+    claim = f" Claim: {event.claim_amount} CNY." if event.claim_amount is not None else ""
+    subject = _clip(f"SERIOUS complaint {event.form_number}: {reasons}", RECIPIENT_MAX)
+    body = (f"{event.form_number} ({event.subject.value.replace('_', ' ')}) is serious: {reasons}.{claim} "
+            f"Customer: {event.customer.name}. {event.description} Called in: "
+            f"{', '.join(event.departments)}; an urgent meeting and a named negotiator are needed.")
+    specs = [NoticeSpec(role, ROLE_TITLES.get(role, role.value.replace("_", " ")), NotificationChannel.INTERNAL,
+                        subject, body) for role in event.notified_roles if role is not Role.CUSTOMER]
+    specs += [NoticeSpec(Role.RESPONSIBLE_DEPARTMENT, _clip(f"head of {department}", RECIPIENT_MAX),
+                         NotificationChannel.INTERNAL, subject, body, key=department)
+              for department in event.departments]
+    return specs
+
+
 def who_must_know(event: Envelope, contact: Contact | None) -> list[NoticeSpec]:
     """The notices a fact calls for. Without a contact, a spec that `needs_contact` names the
     customer only through the branch of the form number; notify records it once addressed."""
+    if isinstance(event, SeriousComplaintEscalated):
+        return serious_complaint(event)
     if not isinstance(event, CostAllocated):
         return []
     determination = event.determination.value.replace("_", " ")

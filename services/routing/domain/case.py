@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from eventsourcing.domain import event
 
-from contracts.registration import ProductDetails
-from contracts.routing import ComplaintRouted
+from contracts.registration import Customer, ProductDetails
+from contracts.routing import ComplaintRouted, SeriousComplaintEscalated
 from services.common.domain import ComplaintAggregate, DomainError, EventMeta
 from services.routing.domain.rules import decide_route
 
@@ -31,6 +33,7 @@ class ComplaintCase(ComplaintAggregate):
         self.description = description
         self.product = product
         self.destination: str | None = None
+        self.escalated = False
 
     class Routed(ComplaintAggregate.Event):
         PUBLISHED_AS = ComplaintRouted
@@ -49,6 +52,35 @@ class ComplaintCase(ComplaintAggregate):
     def _routed(self, meta: EventMeta, destination: str, reason: str, subject: str, severity: str,
                 description: str, product: ProductDetails | None) -> None:
         pass
+
+    class SeriousEscalated(ComplaintAggregate.Event):
+        PUBLISHED_AS = SeriousComplaintEscalated
+        meta: EventMeta
+        reasons: list[str]
+        subject: str
+        description: str
+        customer: Customer
+        claim_amount: Decimal | None
+        departments: list[str]
+        notified_roles: list[str]
+
+        def apply(self, case: ComplaintCase) -> None:
+            case.escalated = True
+
+    @event(SeriousEscalated)
+    def _serious_escalated(self, meta: EventMeta, reasons: list[str], subject: str, description: str,
+                           customer: Customer, claim_amount: Decimal | None, departments: list[str],
+                           notified_roles: list[str]) -> None:
+        pass
+
+    def escalate_serious(self, meta: EventMeta, reasons: list[str], customer: Customer,
+                         claim_amount: Decimal | None, departments: list[str], notified_roles: list[str]) -> None:
+        """A serious complaint: the department heads and the general manager are called in at once (once)."""
+        if getattr(self, "escalated", False):
+            return
+        self._serious_escalated(meta=meta, reasons=reasons, subject=self.subject, description=self.description,
+                                customer=customer, claim_amount=claim_amount, departments=departments,
+                                notified_roles=notified_roles)
 
     def route(self, meta: EventMeta) -> None:
         if self.destination is not None:

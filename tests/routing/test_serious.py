@@ -1,0 +1,77 @@
+"""Serious complaints (96233 §3.1.2): routing calls in the department heads and the general
+manager at once, and notify tells each of them."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts.routing import SeriousComplaintEscalated
+from services.common.consumer import UnitOfWork
+from services.notify.application import NotifyApplication
+from services.notify.policies import notify_policy
+from services.routing.application import RoutingApplication
+from services.routing.domain.serious import load_serious, parse_serious
+from services.routing.policies import route
+from tests.common.builders import complaint_registered, in_memory, published, react
+
+SERIOUS = load_serious()
+
+
+def routed(**registration) -> tuple[RoutingApplication, list]:
+    app = in_memory(RoutingApplication)
+    event = complaint_registered(**registration)
+    uow = UnitOfWork(app)
+    route(event, uow, SERIOUS)
+    app.save(*uow.aggregates.values())
+    return app, published(app)
+
+
+def test_a_serious_complaint_calls_in_the_department_heads_and_the_general_manager_at_once() -> None:
+    _, events = routed(subject="product_quality", severity="serious", serious_reasons=["personal_safety"],
+                       claim_amount="80000.00")
+    [escalated] = [e for e in events if isinstance(e, SeriousComplaintEscalated)]
+    assert [r.value for r in escalated.reasons] == ["personal_safety"]
+    assert escalated.departments == ["Quality department", "Production", "Sales"]
+    assert "general_manager" in [r.value for r in escalated.notified_roles]
+    assert str(escalated.claim_amount) == "80000.00"
+    assert escalated.customer.name
+
+
+def test_a_complaint_through_an_external_body_is_escalated_too() -> None:
+    _, events = routed(subject="policy_service", severity="general", channel="external_body",
+                       external_body="Shanghai Consumer Council")
+    [escalated] = [e for e in events if isinstance(e, SeriousComplaintEscalated)]
+    assert escalated.departments == ["Sales", "After-sales service"]
+
+
+def test_a_general_complaint_is_not_escalated_and_a_repeat_escalates_once() -> None:
+    _, events = routed(severity="general")
+    assert not [e for e in events if isinstance(e, SeriousComplaintEscalated)]
+    app = in_memory(RoutingApplication)
+    event = complaint_registered(severity="serious")
+    for _ in range(2):
+        uow = UnitOfWork(app)
+        route(event, uow, SERIOUS)
+        app.save(*uow.aggregates.values())
+    assert len([e for e in published(app) if isinstance(e, SeriousComplaintEscalated)]) == 1
+
+
+def test_notify_tells_every_head_and_the_general_manager_at_once_and_once() -> None:
+    _, events = routed(subject="product_quality", severity="serious", serious_reasons=["media"])
+    [escalated] = [e for e in events if isinstance(e, SeriousComplaintEscalated)]
+    notify = in_memory(NotifyApplication)
+    react(notify, notify_policy, escalated)
+    react(notify, notify_policy, escalated)  # redelivered
+    notices = [e for e in published(notify) if e.event_type == "NotificationRecorded"]
+    recipients = sorted(n.recipient for n in notices)
+    assert recipients == sorted(["general manager", "management representative", "marketing director",
+                                 "head of Quality department", "head of Production", "head of Sales"])
+    assert all("SERIOUS" in n.subject and "media" in n.subject for n in notices)
+
+
+def test_the_serious_rules_file_must_name_the_general_manager() -> None:
+    with pytest.raises(ValueError, match="general_manager"):
+        parse_serious({"version": "t", "departments": {s: ["X"] for s in
+                                                       ["policy_service", "staff", "product_quality",
+                                                        "transport_packaging", "other"]},
+                       "notified_roles": ["marketing_director"]})
