@@ -75,3 +75,35 @@ def test_the_serious_rules_file_must_name_the_general_manager() -> None:
                                                        ["policy_service", "staff", "product_quality",
                                                         "transport_packaging", "other"]},
                        "notified_roles": ["marketing_director"]})
+
+
+def test_the_next_authority_is_told_of_every_escalated_deadline() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from services.routing.domain.calendar import load_calendar
+    from services.routing.domain.deadline import Planner
+    from services.routing.domain.deadline_rules import load_rules
+    from services.routing.policies import DeadlinePolicy
+    from services.routing.timers import DeadlineTimer
+    from tests.common.builders import complaint_routed
+
+    sh = ZoneInfo("Asia/Shanghai")
+    rules, planner = load_rules(), Planner(load_calendar())
+    app = in_memory(RoutingApplication)
+    routed_event = complaint_routed(occurred_at=datetime(2026, 11, 25, 10, 0, tzinfo=sh))
+    uow = UnitOfWork(app)
+    DeadlinePolicy(rules, planner).react(routed_event, uow)
+    app.save(*uow.aggregates.values())
+    later = datetime(2026, 11, 25, 14, 0, tzinfo=sh)
+    timer = DeadlineTimer(app, rules, planner, clock=lambda: later)
+    timer.index.catch_up()
+    assert [timer.fire(i, later) for i in timer.index.due_now(later)] == [True]
+    [escalated] = [e for e in published(app) if e.event_type == "OverdueHandlingEscalated"]
+
+    notify = in_memory(NotifyApplication)
+    react(notify, notify_policy, escalated)
+    react(notify, notify_policy, escalated)
+    [notice] = [e for e in published(notify) if e.event_type == "NotificationRecorded"]
+    assert (notice.recipient_role.value, notice.recipient) == ("marketing_director", "marketing director")
+    assert "on site sampling" in notice.subject and "New due time" in notice.body

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from contracts.billing import CostAllocated, Payer
 from contracts.envelope import SHORT_TEXT_MAX, Envelope, Role, branch_of
 from contracts.notify import NotificationChannel
-from contracts.routing import SeriousComplaintEscalated
+from contracts.routing import OverdueHandlingEscalated, SeriousComplaintEscalated
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,25 @@ def serious_complaint(event: SeriousComplaintEscalated) -> list[NoticeSpec]:
     return specs
 
 
+def overdue_escalated(event: OverdueHandlingEscalated) -> list[NoticeSpec]:
+    """A missed deadline went one level up: the next authority learns it must act, and by when."""
+    missed, new = event.missed, event.new_deadline
+    step = missed.kind.value.replace("_", " ")
+    role = Role(event.escalated_to_role)
+    due = f" New due time: {new.due_at.isoformat()}." if new is not None else ""
+    body = (f"{event.form_number}: the {step} due {missed.due_at.isoformat()} was missed; {event.reason}.{due}")
+    return [NoticeSpec(role, event.escalated_to or ROLE_TITLES.get(role, role.value.replace("_", " ")),
+                       NotificationChannel.INTERNAL,
+                       _clip(f"Overdue {step} of {event.form_number} escalated to you", RECIPIENT_MAX), body)]
+
+
 def who_must_know(event: Envelope, contact: Contact | None) -> list[NoticeSpec]:
     """The notices a fact calls for. Without a contact, a spec that `needs_contact` names the
     customer only through the branch of the form number; notify records it once addressed."""
     if isinstance(event, SeriousComplaintEscalated):
         return serious_complaint(event)
+    if isinstance(event, OverdueHandlingEscalated):
+        return overdue_escalated(event)
     if not isinstance(event, CostAllocated):
         return []
     determination = event.determination.value.replace("_", " ")
