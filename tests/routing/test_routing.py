@@ -32,14 +32,20 @@ def test_every_subject_has_a_route() -> None:
 
 
 @pytest.mark.parametrize("subject", list(Subject))
-@pytest.mark.parametrize("kind", [RequestKind.COMPLAINT, RequestKind.SUGGESTION])
-def test_complaints_and_suggestions_route_by_subject(subject: Subject, kind: RequestKind) -> None:
+def test_complaints_route_by_subject(subject: Subject) -> None:
     destination, section = EXPECTED[subject]
-    decision = decide_route(subject, Severity.GENERAL, kind)
+    decision = decide_route(subject, Severity.GENERAL, RequestKind.COMPLAINT)
     assert decision.destination is destination
     assert decision.reason
     if section:
         assert section in decision.reason
+
+
+@pytest.mark.parametrize("subject", list(Subject))
+def test_suggestions_go_to_the_leaders_through_the_hq_clerk_not_to_a_department(subject: Subject) -> None:
+    decision = decide_route(subject, Severity.GENERAL, RequestKind.SUGGESTION)
+    assert decision.destination is Destination.HQ_CLERK
+    assert "adopted" in decision.reason
 
 
 @pytest.mark.parametrize("subject", list(Subject))

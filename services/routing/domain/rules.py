@@ -42,6 +42,10 @@ _BY_SUBJECT: dict[Subject, RouteDecision] = {
 def decide_route(subject: Subject | str, severity: Severity | str, kind: RequestKind | str) -> RouteDecision:
     if RequestKind(kind) is RequestKind.INQUIRY:
         return RouteDecision(Destination.HQ_CLERK, "inquiry: answered by the HQ clerk within 24 hours")
+    if RequestKind(kind) is RequestKind.SUGGESTION:
+        return RouteDecision(Destination.HQ_CLERK, "suggestion (95279): reported to the leaders through the HQ "
+                                                   "clerk; the customer is promised a reply date and told whether "
+                                                   "it was adopted")
     return _BY_SUBJECT[Subject(subject)]
 
 
