@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from contracts.envelope import Actor, Envelope, ServiceName, branch_of
-from contracts.registration import ComplaintRegistered
+from contracts.registration import ComplaintRegistered, ComplaintWithdrawn
 from contracts.routing import TimeBasis
 from services.common.consumer import UnitOfWork
 from services.common.domain import EventMeta
@@ -27,13 +27,18 @@ ROUTING = Actor.system(ServiceName.ROUTING)
 
 
 def route(event: Envelope, uow: UnitOfWork, serious: SeriousRules | None = None) -> None:
+    if isinstance(event, ComplaintWithdrawn):
+        case = uow.get(event.complaint_id)  # none: never registered, or closed at intake
+        if isinstance(case, ComplaintCase):
+            case.withdraw(EventMeta.from_upstream(event, ROUTING), event.reason, event.occurred_at)
+        return
     if isinstance(event, ComplaintRegistered):
         if not needs_routing(event.resolved_on_the_spot) or uow.get(event.complaint_id):
             return
         meta = EventMeta.from_upstream(event, ROUTING)
         case = uow.add(ComplaintCase(meta=meta, branch=event.branch, kind=event.kind, subject=event.subject,
                                      severity=event.severity, description=event.description,
-                                     product=event.product))
+                                     product=event.product, received_at=event.received_at))
         case.route(meta)
         if serious is not None and serious.applies(event.severity, event.channel):
             case.escalate_serious(

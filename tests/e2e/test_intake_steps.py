@@ -42,6 +42,8 @@ def test_withdrawal_closes_and_is_refused_after(cluster: LocalCluster, client: h
     assert withdrawn.status_code == 201 and withdrawn.json()["state"] == "withdrawn", withdrawn.text
     again = post(client, cluster, path, {"command_id": str(uuid4()), "reason": "again"})
     assert again.status_code == 409 and "withdrawn" in again.text
+    [closed] = wait_for_events(client, cluster.url(ROUTING), receipt["complaint_id"], "Closed")
+    assert closed["data"]["outcome"] == "withdrawn", "routing closes the case"
 
 
 def test_a_minor_complaint_closes_at_intake_and_is_never_routed(cluster: LocalCluster, client: httpx.Client) -> None:

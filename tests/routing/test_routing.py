@@ -146,3 +146,24 @@ def test_routing_a_case_twice_is_refused_naming_the_field(app: RoutingApplicatio
     assert "quality_department" in str(refused.value)
     assert refused.value.status == 409
     assert case.version == version and case.pending_events == []
+
+
+def test_a_withdrawal_at_intake_closes_the_case_once_and_deletes_nothing(app: RoutingApplication) -> None:
+    from contracts.registration import ComplaintWithdrawn
+    from contracts.routing import ComplaintClosed
+    from tests.common.builders import envelope
+
+    registered = complaint_registered(subject="staff")
+    react(app, route, registered)
+    withdrawn = ComplaintWithdrawn(**envelope(ServiceName.INTAKE, complaint_id=registered.complaint_id,
+                                              form_number=registered.form_number),
+                                   reason="settled with the salesperson", recorded_by="clerk-li",
+                                   state_at_withdrawal="registered")
+    react(app, route, withdrawn)
+    react(app, route, withdrawn)
+    closed = [e for e in published(app) if isinstance(e, ComplaintClosed)]
+    assert len(closed) == 1
+    assert closed[0].outcome.value == "withdrawn" and "settled with the salesperson" in closed[0].resolution_summary
+    assert closed[0].received_at == registered.received_at
+    case: ComplaintCase = app.repository.get(registered.complaint_id)
+    assert case.destination == "supervisor", "the route stays on record"
