@@ -110,10 +110,10 @@ class WrongState(DomainError):
 
 
 class ComplaintRegistration(ComplaintAggregate):
-    class Registered(ComplaintAggregate.Created):
-        PUBLISHED_AS = ComplaintRegistered
+    class RecordEvent(ComplaintAggregate.Event):
+        """The registration record's fields, carried whole by the events below (never stored itself)."""
+
         meta: EventMeta
-        command_id: UUID
         branch: str
         channel: str
         kind: str
@@ -131,31 +131,17 @@ class ComplaintRegistration(ComplaintAggregate):
         external_body: str | None
         serious_reasons: list[str]
         claim_amount: Decimal | None
+
+    class Registered(RecordEvent, ComplaintAggregate.Created):
+        PUBLISHED_AS = ComplaintRegistered
+        command_id: UUID
         #: `form_fingerprint(form)`; not published. Events stored before it existed lack it.
         form_fingerprint: str | None
 
-    class Taken(ComplaintAggregate.Created):
+    class Taken(RecordEvent, ComplaintAggregate.Created):
         """The record was taken; its read-back is pending (`read_back_confirmed` false). Not published."""
 
-        meta: EventMeta
         command_id: UUID
-        branch: str
-        channel: str
-        kind: str
-        subject: str
-        severity: str
-        customer: Customer
-        description: str
-        product: ProductDetails | None
-        received_at: datetime
-        read_back_confirmed: bool
-        resolved_on_the_spot: str | None
-        complained_about: str | None
-        demand: str | None
-        order_number: str | None
-        external_body: str | None
-        serious_reasons: list[str]
-        claim_amount: Decimal | None
         form_fingerprint: str | None
 
     @event(Registered)
@@ -295,28 +281,10 @@ class ComplaintRegistration(ComplaintAggregate):
         self.read_back_not_possible = reason
         self.handled[meta.causation_id] = "read_back_not_possible"  # type: ignore[index]
 
-    class Released(ComplaintAggregate.Event):
+    class Released(RecordEvent):
         """The read-back step is over: the record is registered (published as `ComplaintRegistered`)."""
 
         PUBLISHED_AS = ComplaintRegistered
-        meta: EventMeta
-        branch: str
-        channel: str
-        kind: str
-        subject: str
-        severity: str
-        customer: Customer
-        description: str
-        product: ProductDetails | None
-        received_at: datetime
-        read_back_confirmed: bool
-        resolved_on_the_spot: str | None
-        complained_about: str | None
-        demand: str | None
-        order_number: str | None
-        external_body: str | None
-        serious_reasons: list[str]
-        claim_amount: Decimal | None
         read_back_not_possible: str | None
 
     @event(Released)
@@ -356,26 +324,8 @@ class ComplaintRegistration(ComplaintAggregate):
             raise InvalidCommand(f"the record of {self.form_number} is at revision {self.revision}, not "
                                  f"{record_revision}: read the current record back", field="record_revision")
 
-    class ClosedAtIntake(ComplaintAggregate.Event):
+    class ClosedAtIntake(RecordEvent):
         PUBLISHED_AS = MinorComplaintClosedAtIntake
-        meta: EventMeta
-        branch: str
-        channel: str
-        kind: str
-        subject: str
-        severity: str
-        customer: Customer
-        description: str
-        product: ProductDetails | None
-        received_at: datetime
-        read_back_confirmed: bool
-        resolved_on_the_spot: str | None
-        complained_about: str | None
-        demand: str | None
-        order_number: str | None
-        external_body: str | None
-        serious_reasons: list[str]
-        claim_amount: Decimal | None
         customer_satisfied: bool
 
     @event(ClosedAtIntake)
