@@ -50,7 +50,7 @@ from services.common.broker import NOTIFICATION_ID_HEADER, PREVIOUS_HEADER, PROD
 from services.common.logs import log_context
 from services.common.publishing import check_publishable
 from services.common.store import ServiceApplication
-from services.common.supervisor import describe_error
+from services.common.supervisor import describe_error, iso_time
 
 try:  # psycopg_pool is present with the postgres extra
     from psycopg_pool import PoolTimeout
@@ -501,7 +501,7 @@ class TrackingConsumer:
             "processed": s.processed, "skipped_duplicates": s.skipped_duplicates,
             "dead_lettered": s.dead_lettered, "gaps_seen": s.gaps, "batches": s.batches, "retries": s.retries,
             "positions": dict(s.positions), "last_error": s.last_error,
-            "last_error_at": _iso(s.last_error_at), "last_progress_at": _iso(s.last_progress_at),
+            "last_error_at": iso_time(s.last_error_at), "last_progress_at": iso_time(s.last_progress_at),
             "stopped": {f"{tp.topic}[{tp.partition}]": st.stopped for tp, st in self.partitions.items() if st.stopped},
             "gaps": {f"{tp.topic}[{tp.partition}]": st.gap for tp, st in self.partitions.items() if st.gap},
         }
@@ -538,6 +538,3 @@ def _short(error: BaseException, limit: int = 600) -> str:
     text = str(error)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
-
-def _iso(moment: float | None) -> str | None:
-    return None if moment is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))

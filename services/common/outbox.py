@@ -41,7 +41,7 @@ from services.common.broker import (
 )
 from services.common.publishing import Outgoing, Unpublishable, outgoing, to_integration_event
 from services.common.store import PositionTable, ServiceApplication
-from services.common.supervisor import describe_error
+from services.common.supervisor import describe_error, iso_time
 
 log = logging.getLogger(__name__)
 
@@ -345,7 +345,7 @@ class OutboxRelay:
         await asyncio.to_thread(self.positions.rewind, self.sink_name, 0, {})
         self._position, self._state = None, {}
         self.stats.recoveries += 1
-        self.stats.last_recovery = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}: {reason}"
+        self.stats.last_recovery = f"{iso_time(time.time())}: {reason}"
 
     async def run(self) -> None:
         """Lead, then publish until stopped; raises when leadership is lost (the supervisor restarts it)."""
@@ -391,8 +391,8 @@ class OutboxRelay:
         return {"position": s.position, "store_position": s.store_position, "lag": s.lag,
                 "published": s.published, "batches": s.batches, "parked": s.parked, "leader": s.leader,
                 "recoveries": s.recoveries, "last_recovery": s.last_recovery,
-                "last_success_at": _iso(s.last_success_at), "last_error": s.last_error,
-                "last_error_at": _iso(s.last_error_at)}
+                "last_success_at": iso_time(s.last_success_at), "last_error": s.last_error,
+                "last_error_at": iso_time(s.last_error_at)}
 
     @contextlib.asynccontextmanager
     async def _leadership(self) -> AsyncIterator[Callable[[], Awaitable[None]]]:
@@ -434,10 +434,6 @@ class OutboxRelay:
         finally:
             with contextlib.suppress(Exception):
                 await conn.close()
-
-
-def _iso(moment: float | None) -> str | None:
-    return None if moment is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
 
 
 def kafka_sink(producer: AIOKafkaProducer, bootstrap_servers: str, topic: str,

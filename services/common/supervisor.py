@@ -42,10 +42,11 @@ class TaskRecord:
 
     def report(self) -> dict[str, Any]:
         return {"state": self.state, "restarts": self.restarts, "last_error": self.last_error,
-                "last_error_at": _iso(self.last_error_at), "started_at": _iso(self.started_at)}
+                "last_error_at": iso_time(self.last_error_at), "started_at": iso_time(self.started_at)}
 
 
-def _iso(moment: float | None) -> str | None:
+def iso_time(moment: float | None) -> str | None:
+    """A `time.time()` moment as ISO 8601 UTC, for health reports."""
     if moment is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
