@@ -60,8 +60,8 @@ class ComplaintNotices(ComplaintAggregate):
         for notice_id, waiting in list(self.awaiting.items()):
             self._record(waiting.meta, notice_id, addressed(waiting.spec, self.contact), waiting.about_event_type)
 
-    class AwaitingContact(ComplaintAggregate.Event):
-        """A notice is decided but needs the customer's contact, which has not arrived yet."""
+    class NoticeEvent(ComplaintAggregate.Event):
+        """A notice's fields, carried by the events below (never stored itself)."""
 
         meta: EventMeta
         notice_id: UUID
@@ -71,6 +71,9 @@ class ComplaintNotices(ComplaintAggregate):
         subject: str
         body: str
         about_event_type: str
+
+    class AwaitingContact(NoticeEvent):
+        """A notice is decided but needs the customer's contact, which has not arrived yet."""
 
         def apply(self, notices: ComplaintNotices) -> None:
             spec = NoticeSpec(Role(self.recipient_role), self.recipient, NotificationChannel(self.channel),
@@ -82,16 +85,8 @@ class ComplaintNotices(ComplaintAggregate):
                           channel: str, subject: str, body: str, about_event_type: str) -> None:
         pass
 
-    class Recorded(ComplaintAggregate.Event):
+    class Recorded(NoticeEvent):
         PUBLISHED_AS = NotificationRecorded
-        meta: EventMeta
-        notice_id: UUID
-        recipient_role: str
-        recipient: str
-        channel: str
-        subject: str
-        body: str
-        about_event_type: str
 
         def apply(self, notices: ComplaintNotices) -> None:
             notices.notices[self.notice_id] = self.recipient_role
