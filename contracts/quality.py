@@ -356,6 +356,29 @@ class QualityDecisionApproved(Envelope):
     comments: NonEmptyStr | None = None
 
 
+class RemedyKind(StrEnum):
+    """How a quality case's remedy was delivered (§4.4, §5.5)."""
+
+    REPLACEMENT_SHIPPED = "replacement_shipped"
+    REPAIR_DONE = "repair_done"
+    PART_SWAPPED = "part_swapped"
+    FIXED_ON_SITE = "fixed_on_site"
+
+
+class QualityRemedyDelivered(Envelope):
+    """The decided remedy reached the customer: replacement shipped, repair done or part swapped.
+    Routing's closure of a quality case waits for it."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.QUALITY
+    event_type: Literal["QualityRemedyDelivered"] = "QualityRemedyDelivered"
+    schema_version: Literal[1] = 1
+    remedy_kind: RemedyKind
+    description: NonEmptyStr
+    delivered_by: ShortStr
+    delivered_at: AwareDatetime
+    reference: ShortStr | None = Field(default=None, description="Waybill, work order or signed note")
+
+
 class QualityDecisionRejected(Envelope):
     """Second approval refused: the decision does not match the service commitment or procedure."""
 

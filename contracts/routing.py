@@ -9,8 +9,8 @@ from uuid import UUID
 from pydantic import AwareDatetime, Field, StrictBool, model_validator
 
 from contracts.envelope import (
-    ARCHIVE_DOCUMENTS_MAX, DEPARTMENTS_MAX, Attachment, Attachments, ComplaintCommand, Envelope, Frozen,
-    Money, NonEmptyStr, Role, Rules, ServiceName, ShortStr, Signature, describe,
+    ARCHIVE_DOCUMENTS_MAX, DEPARTMENTS_MAX, Attachment, Attachments, ComplaintCommand, Envelope, FormNumber,
+    Frozen, Money, NonEmptyStr, Role, Rules, ServiceName, ShortStr, Signature, describe,
 )
 from contracts.quality import Determination, ResponsibleParty
 from contracts.registration import (
@@ -190,11 +190,103 @@ def _approver_rules(rules: Rules, level: AuthorityLevel, role: Role, field: str)
     )
 
 
+
+
+class CaseState(StrEnum):
+    """Where a complaint case stands at headquarters: whose move it is (§5.3 to §5.8)."""
+
+    AWAITING_TRIAGE = "awaiting_triage"                  # quality: HQ clerk answers directly or dispatches on site
+    WITH_QUALITY = "with_quality"                        # quality owns the steps until its approved decision
+    AWAITING_MEMO = "awaiting_memo"                      # regional manager or clerk files the internal memo
+    MEMO_FILED = "memo_filed"                            # HQ clerk checks it, dispatches or returns it
+    WITH_DEPARTMENT = "with_department"                  # the department (or supervisor) investigates and replies
+    AWAITING_APPROVAL = "awaiting_approval"              # the approvals, in order
+    AWAITING_CUSTOMER_REPLY = "awaiting_customer_reply"  # the branch clerk gives the approved reply
+    AWAITING_REMEDY = "awaiting_remedy"                  # the remedy is delivered and recorded
+    AWAITING_FOLLOW_UP = "awaiting_follow_up"            # the satisfaction follow-up
+    READY_TO_CLOSE = "ready_to_close"                    # reply, remedy and follow-up done
+    DISPUTED = "disputed"                                # a dispute awaits its ruling (§5.6)
+    AWAITING_ANSWER = "awaiting_answer"                  # an inquiry or suggestion, answered at intake
+    CLOSED = "closed"                                    # closed and archived (§5.8)
+
+
+class Urgency(StrEnum):
+    NORMAL = "normal"
+    URGENT = "urgent"
+    VERY_URGENT = "very_urgent"
+
+
+class CauseCategory(StrEnum):
+    """A finding of the investigation: whose fault, if the company's (domain.md, Classification)."""
+
+    PEOPLE = "people"              # valid: staff behaviour or work
+    PRODUCT = "product"            # valid: the product
+    POLICY = "policy"              # valid: a policy or process of the company
+    TRANSPORT = "transport"        # valid: transport or packaging
+    MISUNDERSTANDING = "misunderstanding"  # invalid: not the company's fault
+
+
+class FollowUpOutcome(StrEnum):
+    SATISFIED = "satisfied"
+    NOT_SATISFIED = "not_satisfied"    # reopening is offered
+    NOT_REACHED = "not_reached"        # another try follows
+    UNREACHABLE = "unreachable"        # the last allowed try failed: the case may close
+
+
+class ArbitrationBody(StrEnum):
+    """Where an unreasonable demand is referred when the customer refuses the company's position."""
+
+    CONSUMER_ASSOCIATION = "consumer_association"
+    QUALITY_SUPERVISION_BUREAU = "quality_supervision_bureau"
+
+
+class Milestone(StrEnum):
+    """Progress the customer is told of, not only the result (§5.2)."""
+
+    UNDER_INVESTIGATION = "under_investigation"
+    ON_SITE_VISIT_DISPATCHED = "on_site_visit_dispatched"
+    REPLY_APPROVED = "reply_approved"
+    REMEDY_DELIVERED = "remedy_delivered"
+    DISPUTE_RECEIVED = "dispute_received"
+    DISPUTE_RULED = "dispute_ruled"
+    CLOSED = "closed"
+
+
+class RepeatBasis(StrEnum):
+    SAME_CUSTOMER_AND_PRODUCT = "same_customer_and_product"
+    SAME_PERSON_COMPLAINED_ABOUT = "same_person_complained_about"
+
+
+class AwaitedAction(Frozen):
+    """One step a person must take on the case, and by when (for inboxes)."""
+
+    step: ShortStr = Field(description="The step, as its HTTP path segment: memo, memo-dispatch, approval, ...")
+    role: Role
+    branch: ShortStr | None = Field(default=None, description="For a branch role: the complaint's branch")
+    region: ShortStr | None = Field(default=None, description="For a regional role: the branch's region")
+    assignee: ShortStr | None = Field(default=None, description="The user, when one is named")
+    due_at: AwareDatetime | None = Field(default=None, description="From the step's deadline, when it has one")
+    deadline_kind: DeadlineKind | None = None
+
+
+class TrailEntry(Frozen):
+    """One decision or step in the archived decision trail."""
+
+    at: AwareDatetime
+    step: ShortStr
+    by: ShortStr
+    role: Role
+    summary: NonEmptyStr
+
+
+TRAIL_MAX = 500
+
 # --- events -----------------------------------------------------------------------------------
 
 
 class ComplaintClassified(Envelope):
-    """HQ classified the case: subject, severity, kind, and the §5.3 track it follows."""
+    """HQ classified the case: subject, severity, kind, and the §5.3 track it follows. Classified
+    again when the track changes (e.g. the regional manager submits it to the marketing director)."""
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
     event_type: Literal["ComplaintClassified"] = "ComplaintClassified"
@@ -208,6 +300,35 @@ class ComplaintClassified(Envelope):
     rationale: NonEmptyStr | None = None
     customer: Customer
     product: ProductDetails | None = None
+    branch: ShortStr
+    region: ShortStr | None = None
+
+
+class HandlerAssigned(Envelope):
+    """A person responsible for handling the case was named (顾客投诉的分类)."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["HandlerAssigned"] = "HandlerAssigned"
+    schema_version: Literal[1] = 1
+    handler: ShortStr
+    handler_role: Role
+    assigned_by: ShortStr
+
+
+class CauseAndSolutionProposed(Envelope):
+    """The handler gave the cause, the person responsible and a proposed solution."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["CauseAndSolutionProposed"] = "CauseAndSolutionProposed"
+    schema_version: Literal[1] = 1
+    handler: ShortStr
+    cause: NonEmptyStr
+    cause_category: CauseCategory
+    valid: StrictBool = Field(description="True: the company's fault; false: a misunderstanding")
+    responsible_person: ShortStr | None = None
+    proposed_solution: NonEmptyStr
+    compensation: Money | None = Field(default=None, description="CNY proposed to the customer")
+    company_cost: Money | None = Field(default=None, description="CNY the company bears")
 
 
 class InternalMemoFiled(Envelope):
@@ -225,15 +346,22 @@ class InternalMemoFiled(Envelope):
     customer: Customer
     description: NonEmptyStr = Field(description="Detailed description of the complaint")
     requested_reply_by: AwareDatetime
+    urgency: Urgency = Urgency.NORMAL
     attachments: Attachments = Field(default_factory=list, description="Faxes, samples, photos")
-    registration_form_attached: StrictBool = True
+    crosses_departments: StrictBool = False
 
-    @model_validator(mode="after")
-    def _reply_time(self) -> InternalMemoFiled:
-        Rules(self).require(
-            self.requested_reply_by > self.occurred_at, "requested_reply_by", "must be after the memo is filed",
-        ).check()
-        return self
+
+class InternalMemoReturned(Envelope):
+    """The HQ clerk returned an incomplete memo to whoever filed it (§5.3.1⑷)."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["InternalMemoReturned"] = "InternalMemoReturned"
+    schema_version: Literal[1] = 1
+    memo_id: UUID
+    returned_by: ShortStr
+    returned_to: ShortStr
+    missing: list[ShortStr] = Field(min_length=1, max_length=20, description="What the memo lacks")
+    reason: NonEmptyStr
 
 
 class InternalMemoDispatched(Envelope):
@@ -247,14 +375,15 @@ class InternalMemoDispatched(Envelope):
     destination: Destination
     department: ShortStr = Field(description="The department or person the memo went to")
     description: NonEmptyStr
+    urgency: Urgency = Urgency.NORMAL
     attachments: Attachments = Field(default_factory=list)
     memo_received_at: AwareDatetime
-    dispatch_due_at: AwareDatetime = Field(description="2 working hours after memo_received_at")
     requested_reply_by: AwareDatetime
 
 
 class StaffComplaintInvestigated(Envelope):
-    """The supervisor of the staff member complained about investigated and gave an opinion (§5.3.2)."""
+    """The supervisor of the staff member complained about investigated and gave an opinion (§5.3.2).
+    The person complained about is never shown the complaint (§5.3.2⑴)."""
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
     event_type: Literal["StaffComplaintInvestigated"] = "StaffComplaintInvestigated"
@@ -265,9 +394,19 @@ class StaffComplaintInvestigated(Envelope):
     substantiated: StrictBool = Field(description="Whether the complaint was found true")
     findings: NonEmptyStr
     opinion: NonEmptyStr = Field(description="The supervisor's proposed handling")
+    compensation: Money | None = None
     exceeds_supervisor_authority: StrictBool = Field(
-        description="True: the HQ clerk takes it to the marketing director (§5.3.2⑶)"
-    )
+        description="True: the HQ clerk takes it to the marketing director (§5.3.2⑶)")
+    direct_superior: ShortStr | None = Field(
+        default=None, description="The staff member's direct superior, informed when it goes to the director")
+
+    @model_validator(mode="after")
+    def _superior(self) -> StaffComplaintInvestigated:
+        Rules(self).require(
+            self.direct_superior is not None or not self.exceeds_supervisor_authority, "direct_superior",
+            "required when the remedy exceeds the supervisor's authority (§5.3.2⑶: the superior is informed)",
+        ).check()
+        return self
 
 
 class DepartmentReplyReceived(Envelope):
@@ -279,7 +418,10 @@ class DepartmentReplyReceived(Envelope):
     memo_id: UUID
     department: ShortStr
     reply: NonEmptyStr
+    cause: NonEmptyStr
+    responsible_person: ShortStr | None = None
     proposed_remedy: NonEmptyStr | None = None
+    compensation: Money | None = None
     signed_by: Signature = Field(description="The department head's signature")
     requested_reply_by: AwareDatetime
     attachments: Attachments = Field(default_factory=list)
@@ -289,8 +431,22 @@ class DepartmentReplyReceived(Envelope):
         return self.occurred_at > self.requested_reply_by
 
 
+class ApprovalRequested(Envelope):
+    """The reply waits for the approvals in `chain`, in order; `next_level` is next."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["ApprovalRequested"] = "ApprovalRequested"
+    schema_version: Literal[1] = 1
+    chain: list[AuthorityLevel] = Field(min_length=1, max_length=len(AuthorityLevel))
+    next_level: AuthorityLevel
+    proposed_reply: NonEmptyStr
+    remedy: NonEmptyStr | None = None
+    compensation: Money | None = None
+
+
 class ReplyApproved(Envelope):
-    """A reply to the customer was approved under an authority level (§5.3.1⑹, §5.3.2⑶)."""
+    """A reply to the customer was approved under an authority level (§5.3.1⑹, §5.3.2⑶), within the
+    approver's limits of the authority matrix (`authority_version`)."""
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
     event_type: Literal["ReplyApproved"] = "ReplyApproved"
@@ -299,22 +455,42 @@ class ReplyApproved(Envelope):
     approver: ShortStr
     approver_role: Role
     authority_level: AuthorityLevel
+    authority_version: ShortStr
     approved_reply: NonEmptyStr = Field(description="The reply as approved, to be given to the customer")
     remedy: NonEmptyStr | None = None
     compensation: Money | None = Field(default=None, description="CNY offered to the customer, if any")
+    company_cost: Money | None = Field(default=None, description="CNY the company bears, if any")
     final: StrictBool = Field(description="True: the approval chain is complete and the customer can be answered")
-    customer_reply_due_at: AwareDatetime | None = Field(
-        default=None, description="1 working hour after the final approval (§5.3.1⑹); set when final"
-    )
 
     @model_validator(mode="after")
     def _authority(self) -> ReplyApproved:
-        rules = _approver_rules(Rules(self), self.authority_level, self.approver_role, "approver_role")
-        rules.require(
-            (self.customer_reply_due_at is not None) == self.final, "customer_reply_due_at",
-            "set exactly when the approval is final",
-        ).check()
+        _approver_rules(Rules(self), self.authority_level, self.approver_role, "approver_role").check()
         return self
+
+
+class ReplyRejected(Envelope):
+    """An approver sent the reply back, with the reason, to whoever must redo it."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["ReplyRejected"] = "ReplyRejected"
+    schema_version: Literal[1] = 1
+    rejected_by: ShortStr
+    rejected_by_role: Role
+    authority_level: AuthorityLevel
+    reason: NonEmptyStr
+    returned_to_role: Role
+
+
+class ApprovalEscalated(Envelope):
+    """The decision exceeds the approver's authority: it goes one level up."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["ApprovalEscalated"] = "ApprovalEscalated"
+    schema_version: Literal[1] = 1
+    escalated_by: ShortStr
+    from_level: AuthorityLevel
+    to_level: AuthorityLevel
+    reason: NonEmptyStr
 
 
 class SeriousComplaintEscalated(Envelope):
@@ -435,8 +611,22 @@ class OverdueHandlingEscalated(Envelope):
     new_deadline: Deadline | None = None
 
 
+class QualityCaseTriaged(Envelope):
+    """The HQ clerk answered a simple or spurious quality question directly, or dispatched the
+    regional manager on site (§5.3.3⑵⑷); the dispatch is also published as `ComplaintRouted` to quality."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["QualityCaseTriaged"] = "QualityCaseTriaged"
+    schema_version: Literal[1] = 1
+    triaged_by: ShortStr
+    answered_directly: StrictBool
+    regional_manager: ShortStr | None = Field(default=None, description="Dispatched on site, when named")
+    note: NonEmptyStr
+
+
 class CustomerReplied(Envelope):
-    """The branch clerk gave the customer the approved reply (§5.3.1⑹)."""
+    """The branch clerk gave the customer the approved reply (§5.3.1⑹), or the HQ clerk answered a
+    simple question directly (§5.3.3⑵)."""
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
     event_type: Literal["CustomerReplied"] = "CustomerReplied"
@@ -447,12 +637,51 @@ class CustomerReplied(Envelope):
     remedy: NonEmptyStr | None = None
     compensation: Money | None = None
     approved_by: ShortStr
-    due_at: AwareDatetime | None = None
-    customer_accepts: StrictBool | None = Field(default=None, description="None when the customer has not said")
+    customer: Customer
+    remedy_pending: StrictBool = Field(description="True: the remedy is still to be delivered")
+
+
+class RemedyDelivered(Envelope):
+    """The remedy of a policy, service or staff case was delivered (apology, refund, compensation paid);
+    quality cases record theirs at quality."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["RemedyDelivered"] = "RemedyDelivered"
+    schema_version: Literal[1] = 1
+    delivered_by: ShortStr
+    remedy: NonEmptyStr
+    delivered_at: AwareDatetime
+    compensation_paid: Money | None = None
+    reference: ShortStr | None = Field(default=None, description="Receipt, transfer or signed note")
+
+
+class SatisfactionFollowUpRecorded(Envelope):
+    """One try of the customer-satisfaction follow-up; closure waits for an answer or the last try."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["SatisfactionFollowUpRecorded"] = "SatisfactionFollowUpRecorded"
+    schema_version: Literal[1] = 1
+    contacted_by: ShortStr
+    channel: Channel
+    attempt: int = Field(ge=1, le=100)
+    max_attempts: int = Field(ge=1, le=100)
+    reached_customer: StrictBool
+    satisfaction: Satisfaction | None = None
+    outcome: FollowUpOutcome
+    reopen_offered: StrictBool = Field(description="True: not satisfied, the customer was offered reopening")
+    comments: NonEmptyStr | None = None
+
+    @model_validator(mode="after")
+    def _answer(self) -> SatisfactionFollowUpRecorded:
+        Rules(self).require(
+            (self.satisfaction is not None) == self.reached_customer, "satisfaction",
+            "required when the customer was reached, and only then",
+        ).check()
+        return self
 
 
 class DisputeRaised(Envelope):
-    """The customer disputes the outcome (§5.6)."""
+    """The customer disputes the outcome (§5.6); a closed case is reopened by it."""
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
     event_type: Literal["DisputeRaised"] = "DisputeRaised"
@@ -463,15 +692,20 @@ class DisputeRaised(Envelope):
     authority_name: ShortStr | None = Field(default=None, description="The external body, if any")
     disputed_decision: NonEmptyStr
     grounds: NonEmptyStr
+    reopened: StrictBool = Field(description="True: the case had been closed and is open again")
 
     @model_validator(mode="after")
     def _forum(self) -> DisputeRaised:
-        _dispute_rules(Rules(self), self.dispute_kind, self.forum).check()
+        _dispute_rules(Rules(self), self.dispute_kind, self.forum).require(
+            self.forum is DisputeForum.HEADQUARTERS or self.authority_name is not None, "authority_name",
+            "name the external authority or the independent body",
+        ).check()
         return self
 
 
 class DisputeRuled(Envelope):
-    """A dispute was decided: finally by HQ, or by the external body for a quality dispute (§5.6)."""
+    """A dispute was decided: finally by HQ, or by the external body for a quality dispute (§5.6).
+    A quality ruling with a determination changes the decision, and so the costs."""
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
     event_type: Literal["DisputeRuled"] = "DisputeRuled"
@@ -480,12 +714,13 @@ class DisputeRuled(Envelope):
     dispute_kind: DisputeKind
     forum: DisputeForum
     ruled_by: ShortStr
+    recorded_by: ShortStr
     outcome: DisputeOutcome
     ruling: NonEmptyStr
+    remedy: NonEmptyStr | None = Field(default=None, description="A new remedy the ruling grants, if any")
     final: StrictBool
     determination: Determination | None = Field(
-        default=None, description="For a quality dispute: the determination the ruling reached"
-    )
+        default=None, description="For a quality dispute: the determination the ruling reached")
     responsible_party: ResponsibleParty | None = None
 
     @model_validator(mode="after")
@@ -498,6 +733,110 @@ class DisputeRuled(Envelope):
             "determination", "only for a quality dispute",
         ).check()
         return self
+
+
+class UnreasonableDemandRecorded(Envelope):
+    """An unreasonable demand or an attempt to extort, handled on record (客诉处理实务): the call
+    recorded, the company's position stated, and arbitration proposed when the customer refuses it."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["UnreasonableDemandRecorded"] = "UnreasonableDemandRecorded"
+    schema_version: Literal[1] = 1
+    recorded_by: ShortStr
+    demand: NonEmptyStr
+    call_recording_ref: ShortStr
+    company_position: NonEmptyStr
+    customer_accepted_position: StrictBool
+    arbitration_proposed_to: ArbitrationBody | None = None
+
+    @model_validator(mode="after")
+    def _arbitration(self) -> UnreasonableDemandRecorded:
+        Rules(self).require(
+            (self.arbitration_proposed_to is None) == self.customer_accepted_position, "arbitration_proposed_to",
+            "propose arbitration exactly when the customer refuses the company's position",
+        ).check()
+        return self
+
+
+class UrgentMeetingHeld(Envelope):
+    """The urgent meeting on a serious complaint was held (car dealer's rules)."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["UrgentMeetingHeld"] = "UrgentMeetingHeld"
+    schema_version: Literal[1] = 1
+    held_at: AwareDatetime
+    chaired_by: ShortStr
+    attendees: list[ShortStr] = Field(min_length=1, max_length=50)
+    decisions: NonEmptyStr
+
+
+class NegotiatorNamed(Envelope):
+    """The one person who speaks to the customer on a serious complaint was named."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["NegotiatorNamed"] = "NegotiatorNamed"
+    schema_version: Literal[1] = 1
+    negotiator: ShortStr
+    negotiator_role: Role
+    named_by: ShortStr
+
+
+class RepeatComplaintLinked(Envelope):
+    """The complaint repeats an open one within the window: linked to it (not merged), to be confirmed."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["RepeatComplaintLinked"] = "RepeatComplaintLinked"
+    schema_version: Literal[1] = 1
+    linked_to: UUID
+    linked_form_number: FormNumber
+    basis: RepeatBasis
+    window_days: int = Field(ge=1, le=3650)
+
+
+class RepeatLinkConfirmed(Envelope):
+    """The HQ clerk confirmed the link: the complaints are handled together."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["RepeatLinkConfirmed"] = "RepeatLinkConfirmed"
+    schema_version: Literal[1] = 1
+    linked_to: UUID
+    linked_form_number: FormNumber
+    confirmed_by: ShortStr
+
+
+class RepeatLinkRejected(Envelope):
+    """The HQ clerk found the complaints unrelated: the link is dropped."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["RepeatLinkRejected"] = "RepeatLinkRejected"
+    schema_version: Literal[1] = 1
+    linked_to: UUID
+    rejected_by: ShortStr
+    reason: NonEmptyStr
+
+
+class ActionsAwaited(Envelope):
+    """Who must act on the case now, and by when: the whole current list (for inboxes); empty when
+    nobody must (closed)."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["ActionsAwaited"] = "ActionsAwaited"
+    schema_version: Literal[1] = 1
+    state: CaseState
+    actions: list[AwaitedAction] = Field(max_length=20)
+    hidden_from: ShortStr | None = Field(
+        default=None, description="A person complained about, who must not see the case (§5.3.2⑴)")
+
+
+class ProgressMilestoneReached(Envelope):
+    """A step the customer is told of (progress, not only the result): notify sends the notice."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
+    event_type: Literal["ProgressMilestoneReached"] = "ProgressMilestoneReached"
+    schema_version: Literal[1] = 1
+    milestone: Milestone
+    message: NonEmptyStr = Field(description="What the customer is told")
+    customer: Customer
 
 
 class ComplaintClosed(Envelope):
@@ -516,29 +855,8 @@ class ComplaintClosed(Envelope):
     follow_up_due_at: AwareDatetime | None = None
 
 
-class SatisfactionFollowUpRecorded(Envelope):
-    """The customer-satisfaction follow-up after closure was made."""
-
-    PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
-    event_type: Literal["SatisfactionFollowUpRecorded"] = "SatisfactionFollowUpRecorded"
-    schema_version: Literal[1] = 1
-    contacted_by: ShortStr
-    channel: Channel
-    reached_customer: StrictBool
-    satisfaction: Satisfaction | None = None
-    comments: NonEmptyStr | None = None
-
-    @model_validator(mode="after")
-    def _answer(self) -> SatisfactionFollowUpRecorded:
-        Rules(self).require(
-            (self.satisfaction is not None) == self.reached_customer, "satisfaction",
-            "required when the customer was reached, and only then",
-        ).check()
-        return self
-
-
 class ComplaintArchived(Envelope):
-    """Everything produced while handling the complaint was archived by category (§5.8)."""
+    """The case was archived at closure by category (§5.8), with its full decision trail."""
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
     event_type: Literal["ComplaintArchived"] = "ComplaintArchived"
@@ -547,181 +865,212 @@ class ComplaintArchived(Envelope):
     category: Subject
     archive_ref: ShortStr
     documents: list[Attachment] = Field(default_factory=list, max_length=ARCHIVE_DOCUMENTS_MAX)
+    decision_trail: list[TrailEntry] = Field(min_length=1, max_length=TRAIL_MAX)
 
 
-# --- commands (HTTP users) --------------------------------------------------------------------
+
+# --- commands: one per human step; `XxxStep` is the step's own fields (the HTTP body, with the
+# --- command id), `Xxx` the command with its envelope (actor from the bearer token) ------------
 
 
-class ClassifyComplaint(ComplaintCommand):
-    """Command: HQ classifies the case and picks its §5.3 track."""
+class AnswerQualityQuestionStep(Frozen):
+    """The HQ clerk answers a simple or spurious quality question directly (§5.3.3⑵)."""
 
-    command_type: Literal["ClassifyComplaint"] = "ClassifyComplaint"
-    schema_version: Literal[1] = 1
-    subject: Subject
-    severity: Severity
-    kind: RequestKind
-    track: HandlingTrack
-    crosses_departments: StrictBool = False
-    rationale: NonEmptyStr | None = None
+    answer: NonEmptyStr
+    channel: Channel = Field(description="How the answer reached the customer")
 
 
-class FileInternalMemo(ComplaintCommand):
-    """Command: file an internal memo 《内联单》 (§5.3.1⑶)."""
+class DispatchOnSiteVisitStep(Frozen):
+    """The HQ clerk dispatches the responsible regional manager on site (§5.3.3⑷)."""
 
-    command_type: Literal["FileInternalMemo"] = "FileInternalMemo"
-    schema_version: Literal[1] = 1
+    regional_manager: ShortStr | None = Field(default=None, description="The manager, when named")
+    note: NonEmptyStr
+
+
+class AssignHandlerStep(Frozen):
+    handler: ShortStr = Field(description="The user responsible for handling the case")
+    handler_role: Role
+
+
+class ProposeCauseAndSolutionStep(Frozen):
+    cause: NonEmptyStr
+    cause_category: CauseCategory
+    valid: StrictBool = Field(description="True: the company's fault; false: a misunderstanding")
+    responsible_person: ShortStr | None = None
+    proposed_solution: NonEmptyStr
+    compensation: Money | None = None
+    company_cost: Money | None = None
+
+
+class FileInternalMemoStep(Frozen):
+    """The internal memo: addressed to the HQ clerk (dispatch to a department), the supervisor (a staff
+    complaint) or the marketing director (cross-department or over regional authority, §5.3.1⑵)."""
+
     memo_id: UUID
-    addressed_to: Destination
+    addressed_to: Literal[Destination.HQ_CLERK, Destination.SUPERVISOR, Destination.MARKETING_DIRECTOR]
     description: NonEmptyStr
-    requested_reply_by: AwareDatetime
+    requested_reply_by: AwareDatetime = Field(description="When the department's reply is requested (future)")
+    urgency: Urgency = Urgency.NORMAL
+    attachments: Attachments = Field(default_factory=list)
+    crosses_departments: StrictBool = False
+
+
+class DispatchInternalMemoStep(Frozen):
+    memo_id: UUID
+    destination: Literal[Destination.RESPONSIBLE_DEPARTMENT, Destination.SUPERVISOR]
+    department: ShortStr = Field(description="The department (or, for a staff complaint, the supervisor)")
+
+
+class ReturnInternalMemoStep(Frozen):
+    memo_id: UUID
+    missing: list[ShortStr] = Field(min_length=1, max_length=20)
+    reason: NonEmptyStr
+
+
+class RecordDepartmentReplyStep(Frozen):
+    memo_id: UUID
+    department: ShortStr
+    reply: NonEmptyStr
+    cause: NonEmptyStr
+    responsible_person: ShortStr | None = None
+    proposed_remedy: NonEmptyStr | None = None
+    compensation: Money | None = None
+    signed_by: Signature = Field(description="The department head's signature (role responsible_department)")
     attachments: Attachments = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _reply_time(self) -> FileInternalMemo:
-        Rules(self).require(
-            self.requested_reply_by > self.issued_at, "requested_reply_by", "must be in the future",
-        ).check()
-        return self
 
-
-class DispatchInternalMemo(ComplaintCommand):
-    """Command: the HQ clerk dispatches a checked memo to the responsible department (§5.3.1⑷)."""
-
-    command_type: Literal["DispatchInternalMemo"] = "DispatchInternalMemo"
-    schema_version: Literal[1] = 1
-    memo_id: UUID
-    destination: Destination
-    department: ShortStr
-
-
-class RecordStaffInvestigation(ComplaintCommand):
-    """Command: the supervisor records the investigation of a staff complaint (§5.3.2)."""
-
-    command_type: Literal["RecordStaffInvestigation"] = "RecordStaffInvestigation"
-    schema_version: Literal[1] = 1
+class RecordStaffInvestigationStep(Frozen):
     memo_id: UUID | None = None
     staff_member: ShortStr
     substantiated: StrictBool
     findings: NonEmptyStr
     opinion: NonEmptyStr
+    compensation: Money | None = None
     exceeds_supervisor_authority: StrictBool
+    direct_superior: ShortStr | None = None
 
 
-class RecordDepartmentReply(ComplaintCommand):
-    """Command: record the responsible department's signed reply to a memo (§5.3.1⑸)."""
+class ApproveReplyStep(Frozen):
+    """Approve under the level that is next in the chain (the caller's role must give it)."""
 
-    command_type: Literal["RecordDepartmentReply"] = "RecordDepartmentReply"
-    schema_version: Literal[1] = 1
-    memo_id: UUID
-    department: ShortStr
-    reply: NonEmptyStr
-    proposed_remedy: NonEmptyStr | None = None
-    signed_by: Signature
-    attachments: Attachments = Field(default_factory=list)
-
-
-class ApproveReply(ComplaintCommand):
-    """Command: the acting user approves a reply under their authority level."""
-
-    command_type: Literal["ApproveReply"] = "ApproveReply"
-    schema_version: Literal[1] = 1
-    memo_id: UUID | None = None
-    authority_level: AuthorityLevel
     approved_reply: NonEmptyStr
     remedy: NonEmptyStr | None = None
     compensation: Money | None = None
-    final: StrictBool
-
-    @model_validator(mode="after")
-    def _authority(self) -> ApproveReply:
-        _approver_rules(Rules(self), self.authority_level, self.actor.role, "actor").check()
-        return self
+    company_cost: Money | None = None
 
 
-class EscalateSeriousComplaint(ComplaintCommand):
-    """Command: call in the department heads and the general manager for a serious complaint."""
-
-    command_type: Literal["EscalateSeriousComplaint"] = "EscalateSeriousComplaint"
-    schema_version: Literal[1] = 1
-    reasons: list[SeriousReason] = Field(min_length=1, max_length=len(SeriousReason))
-    departments: list[ShortStr] = Field(min_length=1, max_length=DEPARTMENTS_MAX)
-    claim_amount: Money | None = None
+class RejectReplyStep(Frozen):
+    reason: NonEmptyStr
 
 
-class ReplyToCustomer(ComplaintCommand):
-    """Command: the branch clerk records the approved reply given to the customer (§5.3.1⑹)."""
+class EscalateApprovalStep(Frozen):
+    reason: NonEmptyStr
 
-    command_type: Literal["ReplyToCustomer"] = "ReplyToCustomer"
-    schema_version: Literal[1] = 1
+
+class ReplyToCustomerStep(Frozen):
     channel: Channel
     reply: NonEmptyStr
-    customer_accepts: StrictBool | None = None
 
 
-class RaiseDispute(ComplaintCommand):
-    """Command: record the customer's dispute of the outcome (§5.6)."""
+class RecordRemedyStep(Frozen):
+    remedy: NonEmptyStr
+    delivered_at: AwareDatetime
+    compensation_paid: Money | None = None
+    reference: ShortStr | None = None
 
-    command_type: Literal["RaiseDispute"] = "RaiseDispute"
-    schema_version: Literal[1] = 1
+
+class RecordFollowUpStep(Frozen):
+    channel: Channel
+    reached_customer: StrictBool
+    satisfaction: Satisfaction | None = Field(default=None, description="Required when reached, only then")
+    comments: NonEmptyStr | None = None
+
+
+class RaiseDisputeStep(Frozen):
+    """The dispute's kind follows the case's subject; a policy or staff dispute goes to HQ, a quality
+    one to a national authority or an independent determination (named)."""
+
     dispute_id: UUID
-    dispute_kind: DisputeKind
     forum: DisputeForum
     authority_name: ShortStr | None = None
     disputed_decision: NonEmptyStr
     grounds: NonEmptyStr
 
-    @model_validator(mode="after")
-    def _forum(self) -> RaiseDispute:
-        _dispute_rules(Rules(self), self.dispute_kind, self.forum).check()
-        return self
 
-
-class RuleDispute(ComplaintCommand):
-    """Command: record the ruling on a dispute (§5.6)."""
-
-    command_type: Literal["RuleDispute"] = "RuleDispute"
-    schema_version: Literal[1] = 1
+class RuleDisputeStep(Frozen):
     dispute_id: UUID
-    ruled_by: ShortStr
+    ruled_by: ShortStr = Field(description="Who ruled: HQ (the caller) or the external body")
     outcome: DisputeOutcome
     ruling: NonEmptyStr
+    remedy: NonEmptyStr | None = None
     determination: Determination | None = None
     responsible_party: ResponsibleParty | None = None
 
 
-class CloseComplaint(ComplaintCommand):
-    """Command: close the complaint."""
-
-    command_type: Literal["CloseComplaint"] = "CloseComplaint"
-    schema_version: Literal[1] = 1
-    outcome: ClosureOutcome
+class CloseComplaintStep(Frozen):
     resolution_summary: NonEmptyStr
-    customer_agrees: StrictBool | None = None
 
 
-class RecordSatisfactionFollowUp(ComplaintCommand):
-    """Command: record the satisfaction follow-up after closure."""
-
-    command_type: Literal["RecordSatisfactionFollowUp"] = "RecordSatisfactionFollowUp"
-    schema_version: Literal[1] = 1
-    channel: Channel
-    reached_customer: StrictBool
-    satisfaction: Satisfaction | None = None
-    comments: NonEmptyStr | None = None
-
-    @model_validator(mode="after")
-    def _answer(self) -> RecordSatisfactionFollowUp:
-        Rules(self).require(
-            (self.satisfaction is not None) == self.reached_customer, "satisfaction",
-            "required when the customer was reached, and only then",
-        ).check()
-        return self
+class RecordUnreasonableDemandStep(Frozen):
+    demand: NonEmptyStr
+    call_recording_ref: ShortStr
+    company_position: NonEmptyStr
+    customer_accepted_position: StrictBool
+    arbitration_proposed_to: ArbitrationBody | None = None
 
 
-class ArchiveComplaint(ComplaintCommand):
-    """Command: record that the complaint's documents were archived (§5.8)."""
+class RecordUrgentMeetingStep(Frozen):
+    held_at: AwareDatetime
+    chaired_by: ShortStr
+    attendees: list[ShortStr] = Field(min_length=1, max_length=50)
+    decisions: NonEmptyStr
 
-    command_type: Literal["ArchiveComplaint"] = "ArchiveComplaint"
-    schema_version: Literal[1] = 1
-    archive_ref: ShortStr
-    documents: list[Attachment] = Field(default_factory=list, max_length=ARCHIVE_DOCUMENTS_MAX)
+
+class NameNegotiatorStep(Frozen):
+    negotiator: ShortStr
+    negotiator_role: Role
+
+
+class DecideRepeatLinkStep(Frozen):
+    confirmed: StrictBool
+    reason: NonEmptyStr | None = Field(default=None, description="Required when the link is rejected")
+
+
+def _command(step: type[Frozen], name: str, doc: str) -> type[ComplaintCommand]:
+    """The command of a step: the step's fields in the command envelope."""
+    namespace = {
+        "__doc__": doc, "__module__": __name__,
+        "__annotations__": {"command_type": Literal[name], "schema_version": Literal[1]},  # type: ignore[valid-type]
+        "command_type": name, "schema_version": 1,
+    }
+    return type(name, (ComplaintCommand, step), namespace)
+
+
+AnswerQualityQuestion = _command(AnswerQualityQuestionStep, "AnswerQualityQuestion", "Command: answer directly.")
+DispatchOnSiteVisit = _command(DispatchOnSiteVisitStep, "DispatchOnSiteVisit", "Command: dispatch on site.")
+AssignHandler = _command(AssignHandlerStep, "AssignHandler", "Command: name the person responsible.")
+ProposeCauseAndSolution = _command(ProposeCauseAndSolutionStep, "ProposeCauseAndSolution",
+                                   "Command: the handler gives cause, responsible person and solution.")
+FileInternalMemo = _command(FileInternalMemoStep, "FileInternalMemo", "Command: file an internal memo.")
+DispatchInternalMemo = _command(DispatchInternalMemoStep, "DispatchInternalMemo", "Command: dispatch a memo.")
+ReturnInternalMemo = _command(ReturnInternalMemoStep, "ReturnInternalMemo", "Command: return an incomplete memo.")
+RecordDepartmentReply = _command(RecordDepartmentReplyStep, "RecordDepartmentReply",
+                                 "Command: the department's signed reply.")
+RecordStaffInvestigation = _command(RecordStaffInvestigationStep, "RecordStaffInvestigation",
+                                    "Command: the supervisor's investigation of a staff complaint.")
+ApproveReply = _command(ApproveReplyStep, "ApproveReply", "Command: approve the reply at the next level.")
+RejectReply = _command(RejectReplyStep, "RejectReply", "Command: send the reply back with the reason.")
+EscalateApproval = _command(EscalateApprovalStep, "EscalateApproval", "Command: take it one level up.")
+ReplyToCustomer = _command(ReplyToCustomerStep, "ReplyToCustomer", "Command: give the customer the reply.")
+RecordRemedy = _command(RecordRemedyStep, "RecordRemedy", "Command: record the remedy delivered.")
+RecordSatisfactionFollowUp = _command(RecordFollowUpStep, "RecordSatisfactionFollowUp",
+                                      "Command: record one try of the satisfaction follow-up.")
+RaiseDispute = _command(RaiseDisputeStep, "RaiseDispute", "Command: the customer disputes the outcome.")
+RuleDispute = _command(RuleDisputeStep, "RuleDispute", "Command: record the ruling on a dispute.")
+CloseComplaint = _command(CloseComplaintStep, "CloseComplaint", "Command: close and archive the case.")
+RecordUnreasonableDemand = _command(RecordUnreasonableDemandStep, "RecordUnreasonableDemand",
+                                    "Command: record an unreasonable demand on record.")
+RecordUrgentMeeting = _command(RecordUrgentMeetingStep, "RecordUrgentMeeting",
+                               "Command: record the urgent meeting on a serious complaint.")
+NameNegotiator = _command(NameNegotiatorStep, "NameNegotiator", "Command: name the negotiator.")
+DecideRepeatLink = _command(DecideRepeatLinkStep, "DecideRepeatLink", "Command: confirm or reject a repeat link.")

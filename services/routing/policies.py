@@ -8,44 +8,100 @@ as the change that caused them.
 from __future__ import annotations
 
 import functools
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from contracts.envelope import Actor, Envelope, ServiceName, branch_of
-from contracts.registration import ComplaintRegistered, ComplaintWithdrawn
-from contracts.routing import TimeBasis
+from contracts.quality import Determination, MisuseResolution, OnSiteDeterminationRecorded, QualityDecisionApproved, \
+    QualityRemedyDelivered
+from contracts.registration import (
+    ComplaintRegistered, ComplaintWithdrawn, InquiryAnswered, RequestKind, SuggestionAnswered,
+)
+from contracts.routing import DeadlineKind, TimeBasis
 from services.common.consumer import UnitOfWork
 from services.common.domain import EventMeta
 from services.common.publishing import to_integration_event
+from services.common.access import rules as access_rules
 from services.routing.domain.case import ComplaintCase
+from services.routing.domain.repeats import RepeatIndex, index_id, repeat_keys
 from services.routing.domain.deadline import DeadlineClock, Planner, deadline_id
 from services.routing.domain.deadline_rules import DeadlineRule, RuleTable, load_rules
 from services.routing.domain.rules import needs_routing
 from services.routing.domain.serious import SeriousRules, load_serious
 
 ROUTING = Actor.system(ServiceName.ROUTING)
+#: How far back an open complaint counts as the one a new complaint repeats (settings override it).
+REPEAT_WINDOW = timedelta(days=30)
 
 
-def route(event: Envelope, uow: UnitOfWork, serious: SeriousRules | None = None) -> None:
-    if isinstance(event, ComplaintWithdrawn):
-        case = uow.get(event.complaint_id)  # none: never registered, or closed at intake
-        if isinstance(case, ComplaintCase):
-            case.withdraw(EventMeta.from_upstream(event, ROUTING), event.reason, event.occurred_at)
-        return
+def route(event: Envelope, uow: UnitOfWork, serious: SeriousRules | None = None,
+          repeat_window: timedelta = REPEAT_WINDOW) -> None:
+    """Open and route each registered complaint; follow what intake and quality report about it."""
     if isinstance(event, ComplaintRegistered):
-        if not needs_routing(event.resolved_on_the_spot) or uow.get(event.complaint_id):
-            return
-        meta = EventMeta.from_upstream(event, ROUTING)
-        case = uow.add(ComplaintCase(meta=meta, branch=event.branch, kind=event.kind, subject=event.subject,
-                                     severity=event.severity, description=event.description,
-                                     product=event.product, received_at=event.received_at))
-        case.route(meta)
-        if serious is not None and serious.applies(event.severity, event.channel):
-            case.escalate_serious(
-                meta, reasons=[r.value for r in serious.reasons(event.serious_reasons, event.channel)],
-                customer=event.customer, claim_amount=event.claim_amount,
-                departments=list(serious.departments[event.subject]),
-                notified_roles=[r.value for r in serious.notified_roles])
+        _open(event, uow, serious, repeat_window)
+        return
+    case = uow.get(event.complaint_id)
+    if not isinstance(case, ComplaintCase):
+        return  # never routed (closed at intake), or not a complaint routing knows
+    meta = EventMeta.from_upstream(event, ROUTING)
+    if isinstance(event, ComplaintWithdrawn):
+        case.withdraw(meta, event.reason, event.occurred_at)
+    elif isinstance(event, InquiryAnswered):
+        case.answered_at_intake(meta, f"Inquiry answered by {event.answered_by}: {event.answer}"[:2000],
+                                event.occurred_at)
+    elif isinstance(event, SuggestionAnswered):
+        adopted = "adopted" if event.adopted else "not adopted"
+        case.answered_at_intake(meta, f"Suggestion {adopted}: {event.answer}"[:2000], event.occurred_at)
+    elif isinstance(event, QualityDecisionApproved):
+        case.quality_decided(meta, event.decision, remedy_delivered=False,
+                             source=f"{event.approver} ({event.approver_role.value})")
+    elif isinstance(event, OnSiteDeterminationRecorded) and _settled_on_site(event):
+        case.quality_decided(meta, f"Fixed on site: {event.memo}"[:2000], remedy_delivered=True,
+                             source=event.inspector)
+    elif isinstance(event, QualityRemedyDelivered):
+        case.quality_remedy_delivered(meta, event.description)
+
+
+def _settled_on_site(event: OnSiteDeterminationRecorded) -> bool:
+    """Obvious misuse fixed on site, the customer agreeing: decided and remedied there (§5.5.2⑴)."""
+    return (event.determination is Determination.OBVIOUS_MISUSE and event.customer_agrees
+            and event.misuse_resolution is MisuseResolution.FIXED_ON_SITE)
+
+
+def _open(event: ComplaintRegistered, uow: UnitOfWork, serious: SeriousRules | None,
+          repeat_window: timedelta) -> None:
+    if not needs_routing(event.resolved_on_the_spot) or uow.get(event.complaint_id):
+        return
+    meta = EventMeta.from_upstream(event, ROUTING)
+    case = uow.add(ComplaintCase(meta=meta, branch=event.branch, kind=event.kind, subject=event.subject,
+                                 severity=event.severity, description=event.description,
+                                 product=event.product, received_at=event.received_at))
+    case.route(meta)
+    is_serious = serious is not None and serious.applies(event.severity, event.channel)
+    case.detail(meta, customer=event.customer, channel=event.channel, complained_about=event.complained_about,
+                demand=event.demand, region=access_rules().region_of(event.branch), serious=is_serious)
+    if is_serious:
+        case.escalate_serious(
+            meta, reasons=[r.value for r in serious.reasons(event.serious_reasons, event.channel)],
+            customer=event.customer, claim_amount=event.claim_amount,
+            departments=list(serious.departments[event.subject]),
+            notified_roles=[r.value for r in serious.notified_roles])
+    if event.kind is RequestKind.COMPLAINT:
+        _link_repeat(event, case, meta, uow, repeat_window)
+
+
+def _link_repeat(event: ComplaintRegistered, case: ComplaintCase, meta: EventMeta, uow: UnitOfWork,
+                 window: timedelta) -> None:
+    """Link to the newest open complaint of the same customer and product, or about the same person."""
+    for basis, key in repeat_keys(event.subject, event.customer, event.product, event.complained_about):
+        index = uow.get(index_id(basis, key)) or uow.add(RepeatIndex(basis.value, key))
+        for entry in index.recent(event.complaint_id, event.received_at, window):
+            other = uow.get(UUID(entry["complaint_id"]))
+            if isinstance(other, ComplaintCase) and not other.closed:
+                case.link_repeat(meta, other.id, entry["form_number"], basis.value, max(1, window.days))
+                break
+        index.note(event.complaint_id, event.form_number, event.received_at)
 
 
 class DeadlinePolicy:
@@ -103,18 +159,38 @@ class DeadlinePolicy:
 
 class RoutingPolicy:
     """Route (calling in senior management at once for a serious complaint), then keep the
-    deadlines of what arrived and of what routing itself just decided."""
+    deadlines of what arrived and of what routing itself just decided, and say who must act next."""
 
-    def __init__(self, deadlines: DeadlinePolicy, serious: SeriousRules | None = None):
+    def __init__(self, deadlines: DeadlinePolicy, serious: SeriousRules | None = None,
+                 repeat_window: timedelta = REPEAT_WINDOW):
         self.deadlines = deadlines
         self.serious = serious
+        self.repeat_window = repeat_window
 
     def __call__(self, event: Envelope, uow: UnitOfWork) -> None:
         before = {identity: len(a.pending_events) for identity, a in uow.aggregates.items()}
-        route(event, uow, self.serious)
+        route(event, uow, self.serious, self.repeat_window)
         self.deadlines.react(event, uow)
+        self.follow_up(uow, before, EventMeta.from_upstream(event, ROUTING) if event.complaint_id else None)
+
+    def follow_up(self, uow: UnitOfWork, before: dict[UUID, int], meta: EventMeta | None) -> None:
+        """After a change: deadlines react to routing's own new events, then each changed case
+        publishes who must act now (with the due times just planned)."""
         for own in own_new_events(uow, before):
             self.deadlines.react(own, uow)
+        for identity, aggregate in list(uow.aggregates.items()):
+            if isinstance(aggregate, ComplaintCase) and len(aggregate.pending_events) > before.get(identity, 0):
+                aggregate.refresh_awaited(meta or aggregate.meta, lambda kind: due_of(uow, aggregate, kind))
+
+
+def due_of(uow: UnitOfWork, case: ComplaintCase, kind: DeadlineKind) -> datetime | None:
+    """The due time of the case's open (or missed) deadline of this kind, if it has one."""
+    memo = case.memo
+    key = memo["memo_id"] if memo and kind in (DeadlineKind.MEMO_DISPATCH, DeadlineKind.DEPARTMENT_REPLY) else None
+    clock = uow.get(deadline_id(case.id, kind, key))
+    if isinstance(clock, DeadlineClock) and clock.status in ("open", "missed") and clock.deadline is not None:
+        return clock.deadline.due_at
+    return None
 
 
 def own_new_events(uow: UnitOfWork, before: dict[UUID, int]) -> list[Envelope]:

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from contracts.envelope import ServiceName
+from contracts.envelope import Actor, Role, ServiceName
 from contracts.quality import OnSiteVisitArranged
-from contracts.routing import DeadlineKind, TimeBasis
+from contracts.routing import DeadlineKind, DispatchOnSiteVisit, TimeBasis
 from services.common.consumer import UnitOfWork
 from services.routing.application import RoutingApplication
 from services.routing.domain.calendar import load_calendar
@@ -82,8 +82,13 @@ def setup(received: datetime) -> tuple[RoutingApplication, object]:
 
 def test_routing_its_own_decision_starts_the_deadlines_it_names() -> None:
     app = in_memory(RoutingApplication)
-    feed(app, quality_complaint_registered(datetime.now(SH)))
-    assert set(deadlines(app)) == {"on_site_visit", "on_site_sampling"}, "sampling starts on routing's own event"
+    app.policy = policy()
+    registered = quality_complaint_registered(datetime.now(SH))
+    feed(app, registered)
+    assert set(deadlines(app)) == {"on_site_visit"}, "no sampling before the HQ clerk dispatches on site"
+    app.handle(DispatchOnSiteVisit(complaint_id=registered.complaint_id, note="Crack needs inspection",
+                                   actor=Actor(user_id="hq-zhao", role=Role.HQ_CLERK)))
+    assert set(deadlines(app)) == {"on_site_visit", "on_site_sampling"}, "sampling starts on routing's dispatch"
 
 
 def test_every_deadline_of_the_procedure_is_a_row_and_names_real_events() -> None:

@@ -19,7 +19,7 @@ from services.routing.policies import route
 from tests.common.builders import twice_in_one_batch, complaint_registered, in_memory, product, published, react
 
 EXPECTED = {
-    Subject.PRODUCT_QUALITY: (Destination.QUALITY_DEPARTMENT, "§5.3.3"),  # on-site determination, quality dept
+    Subject.PRODUCT_QUALITY: (Destination.HQ_CLERK, "§5.3.3"),  # HQ clerk answers directly or dispatches on site
     Subject.STAFF: (Destination.SUPERVISOR, "§5.3.2"),                     # supervisor of the person investigates
     Subject.POLICY_SERVICE: (Destination.REGIONAL_MANAGER, "§5.3.1"),     # regional manager within authority
     Subject.TRANSPORT_PACKAGING: (Destination.RESPONSIBLE_DEPARTMENT, None),

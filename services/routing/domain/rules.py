@@ -16,9 +16,9 @@ class RouteDecision:
 
 _BY_SUBJECT: dict[Subject, RouteDecision] = {
     Subject.PRODUCT_QUALITY: RouteDecision(
-        Destination.QUALITY_DEPARTMENT,
-        "§5.3.3 product quality: the responsible regional manager goes on site for the "
-        "determination; the quality department adjudicates",
+        Destination.HQ_CLERK,
+        "§5.3.3 product quality: the HQ clerk answers a simple or spurious question directly, or "
+        "dispatches the responsible regional manager on site for the determination (then to quality)",
     ),
     Subject.STAFF: RouteDecision(
         Destination.SUPERVISOR,
