@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, StrictBool, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, StrictBool, model_validator
 
 from contracts.envelope import (
     ARCHIVE_DOCUMENTS_MAX, DEPARTMENTS_MAX, Attachment, Attachments, ComplaintCommand, Envelope, FormNumber,
@@ -279,7 +279,7 @@ class TrailEntry(Frozen):
     summary: NonEmptyStr
 
 
-TRAIL_MAX = 500
+TRAIL_MAX = 100
 
 # --- events -----------------------------------------------------------------------------------
 
@@ -349,6 +349,13 @@ class InternalMemoFiled(Envelope):
     urgency: Urgency = Urgency.NORMAL
     attachments: Attachments = Field(default_factory=list, description="Faxes, samples, photos")
     crosses_departments: StrictBool = False
+
+    @model_validator(mode="after")
+    def _reply_time(self) -> InternalMemoFiled:
+        Rules(self).require(
+            self.requested_reply_by > self.occurred_at, "requested_reply_by", "must be after the memo is filed",
+        ).check()
+        return self
 
 
 class InternalMemoReturned(Envelope):
@@ -979,11 +986,31 @@ class RecordRemedyStep(Frozen):
     reference: ShortStr | None = None
 
 
+def _either(required_when: tuple[str, Any], field: str) -> dict[str, Any]:
+    """JSON Schema for "`field` is given exactly when `required_when` holds" (so clients and fuzzers know)."""
+    name, value = required_when
+    return {"anyOf": [
+        {"properties": {name: {"const": value}}, "required": [name, field],
+         "not": {"properties": {field: {"type": "null"}}}},
+        {"properties": {name: {"const": not value}, field: {"type": "null"}}, "required": [name]},
+    ]}
+
+
 class RecordFollowUpStep(Frozen):
+    model_config = ConfigDict(json_schema_extra=_either(("reached_customer", True), "satisfaction"))
+
     channel: Channel
     reached_customer: StrictBool
     satisfaction: Satisfaction | None = Field(default=None, description="Required when reached, only then")
     comments: NonEmptyStr | None = None
+
+    @model_validator(mode="after")
+    def _answer(self) -> RecordFollowUpStep:
+        Rules(self).require(
+            (self.satisfaction is not None) == self.reached_customer, "satisfaction",
+            "required when the customer was reached, and only then",
+        ).check()
+        return self
 
 
 class RaiseDisputeStep(Frozen):
@@ -1012,11 +1039,23 @@ class CloseComplaintStep(Frozen):
 
 
 class RecordUnreasonableDemandStep(Frozen):
+    model_config = ConfigDict(json_schema_extra=_either(("customer_accepted_position", False),
+                                                        "arbitration_proposed_to"))
+
     demand: NonEmptyStr
     call_recording_ref: ShortStr
     company_position: NonEmptyStr
     customer_accepted_position: StrictBool
-    arbitration_proposed_to: ArbitrationBody | None = None
+    arbitration_proposed_to: ArbitrationBody | None = Field(
+        default=None, description="Required when the customer refused the company's position, only then")
+
+    @model_validator(mode="after")
+    def _arbitration(self) -> RecordUnreasonableDemandStep:
+        Rules(self).require(
+            (self.arbitration_proposed_to is None) == self.customer_accepted_position, "arbitration_proposed_to",
+            "propose arbitration exactly when the customer refuses the company's position",
+        ).check()
+        return self
 
 
 class RecordUrgentMeetingStep(Frozen):
@@ -1032,8 +1071,19 @@ class NameNegotiatorStep(Frozen):
 
 
 class DecideRepeatLinkStep(Frozen):
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"properties": {"confirmed": {"const": True}}},
+        {"properties": {"confirmed": {"const": False}}, "required": ["reason"],
+         "not": {"properties": {"reason": {"type": "null"}}}}]})
+
     confirmed: StrictBool
     reason: NonEmptyStr | None = Field(default=None, description="Required when the link is rejected")
+
+    @model_validator(mode="after")
+    def _reason(self) -> DecideRepeatLinkStep:
+        Rules(self).require(self.confirmed or self.reason is not None, "reason",
+                            "say why the complaints are unrelated").check()
+        return self
 
 
 def _command(step: type[Frozen], name: str, doc: str) -> type[ComplaintCommand]:

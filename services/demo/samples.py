@@ -36,11 +36,18 @@ def _complaint(branch: str, channel: str, subject: str, severity: str, customer:
     }
 
 
-def quality_complaint(branch: str = "SH01", customer: str = "Shanghai Hengda Machinery Co.") -> dict[str, Any]:
+def a_phone() -> str:
+    """A phone number of its own: each sample is another customer's, so routing does not link the
+    samples as repeats of each other (a test about repeats gives the same phone on purpose)."""
+    return f"+86 21 {uuid4().int % 10**8:08d}"
+
+
+def quality_complaint(branch: str = "SH01", customer: str = "Shanghai Hengda Machinery Co.",
+                      phone: str | None = None) -> dict[str, Any]:
     today = date.today()
     return _complaint(
         branch, "phone", "product_quality", "general",
-        {"name": customer, "contact_person": "Mr. Zhao", "phone": "+86 21 5555 0101",
+        {"name": customer, "contact_person": "Mr. Zhao", "phone": phone or a_phone(),
          "address": "88 Pudong Ave, Shanghai"},
         "Gearbox housing cracked on arrival; oil leaking at the seam.",
         product={"model": "GX-200", "batch_number": "B2026-1107", "quantity": 2,

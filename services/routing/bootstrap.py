@@ -13,6 +13,7 @@ from services.common.runtime import ServiceParts, ServiceRuntime
 from services.common.settings import ServiceSettings
 from services.common.store import store_env
 from services.routing.application import RoutingApplication
+from services.routing.domain.authority import load_authority
 from services.routing.domain.calendar import load_calendar
 from services.routing.domain.deadline import Planner
 from services.routing.domain.deadline_rules import load_rules
@@ -33,7 +34,9 @@ def create_app(settings: ServiceSettings, clock: Callable[[], datetime] = utc_no
 
 def build_parts(settings: ServiceSettings, clock: Callable[[], datetime] = utc_now) -> tuple[ServiceParts, DeadlineTimer]:
     """Routing's store, policy, upstreams and deadline timer (time from `clock`, injectable)."""
-    app = RoutingApplication(env=store_env(settings))
+    app = RoutingApplication(env=store_env(settings), clock=clock,
+                             authority=load_authority(getattr(settings, "authority_file", None)),
+                             follow_up_attempts=getattr(settings, "follow_up_attempts", 3))
     calendars = load_calendar(getattr(settings, "calendar_file", None))
     table = load_rules(getattr(settings, "deadline_rules", None))
     planner = Planner(calendars)
@@ -50,7 +53,9 @@ def build_parts(settings: ServiceSettings, clock: Callable[[], datetime] = utc_n
                         "schedule into the company calendar and re-plan (POST /deadlines/replan)") if missing else None,
         }
 
-    parts = ServiceParts(app=app, policy=RoutingPolicy(DeadlinePolicy(table, planner), load_serious()),
+    app.policy = RoutingPolicy(DeadlinePolicy(table, planner), load_serious(),
+                               repeat_window=timedelta(days=getattr(settings, "repeat_window_days", 30)))
+    parts = ServiceParts(app=app, policy=app.policy,
                          upstreams=[ServiceName.INTAKE, ServiceName.QUALITY],
                          background=[("deadline-timer", timer.run)], reports=[("deadlines", deadlines_report)])
     return parts, timer

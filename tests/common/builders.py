@@ -143,9 +143,9 @@ def react(app: ServiceApplication, policy: Policy, event: Envelope, position: in
 
 def twice_in_one_batch(app: ServiceApplication, policy: Policy, event: Envelope) -> list[str]:
     """Run a policy on the same event twice within one unit of work; the pending event names
-    of the one aggregate it touched (a batch may carry a duplicate)."""
+    of the complaint's aggregate (a batch may carry a duplicate)."""
     uow = UnitOfWork(app)
     policy(event, uow)
     policy(event, uow)
-    [aggregate] = uow.aggregates.values()
+    aggregate = uow.aggregates[event.complaint_id]
     return [type(e).__name__ for e in aggregate.pending_events]

@@ -76,7 +76,9 @@ EVENT_CASES: list[tuple[type, dict[str, Any], str]] = [
     (registration.RegistrationCorrected, {"changed_fields": ["description", "colour"]}, "changed_fields"),
     (registration.RegistrationCorrected, {"revision": 1}, "revision"),
     (routing.ReplyApproved, {"approver_role": "supervisor"}, "approver_role"),
-    (routing.ReplyApproved, {"final": False}, "customer_reply_due_at"),
+    (routing.StaffComplaintInvestigated, {"direct_superior": None}, "direct_superior"),
+    (routing.UnreasonableDemandRecorded, {"arbitration_proposed_to": None}, "arbitration_proposed_to"),
+    (routing.DisputeRaised, {"authority_name": None}, "authority_name"),
     (routing.SeriousComplaintEscalated, {"notified_roles": ["quality_department"]}, "notified_roles"),
     (routing.SeriousComplaintEscalated, {"reasons": []}, "reasons"),
     (routing.DeadlineSet, {"deadline": {**DEADLINE, "due_at": EARLIER}}, "due_at"),
@@ -117,10 +119,10 @@ COMMAND_CASES: list[tuple[type, dict[str, Any], str]] = [
     (quality.RecordQualityAdjudication, {"negligence_degree": None}, "negligence_degree"),
     (billing.ChargeSalespersonPenalty, {"penalty_percent": "70"}, "penalty_percent"),
     (billing.RecordCost, {"amount": "-5.00"}, "amount"),
-    (routing.ApproveReply, {"actor": {"user_id": "c", "role": "branch_clerk"}}, "actor"),
-    (routing.FileInternalMemo, {"requested_reply_by": EARLIER}, "requested_reply_by"),
-    (routing.RaiseDispute, {"forum": "national_authority"}, "forum"),
     (routing.RecordSatisfactionFollowUp, {"satisfaction": "satisfied"}, "satisfaction"),
+    (routing.RecordUnreasonableDemand, {"customer_accepted_position": False}, "arbitration_proposed_to"),
+    (routing.DecideRepeatLink, {"confirmed": False}, "reason"),
+    (routing.ApproveReply, {"compensation": "-1.00"}, "compensation"),
 ]
 
 
@@ -195,7 +197,7 @@ def test_read_back_confirmed_says_so_in_the_schema() -> None:
 
 @pytest.mark.parametrize(("cls", "field"), [
     (quality.RecordOnSiteDetermination, "customer_agrees"), (quality.RecordOnSiteDetermination, "within_warranty"),
-    (routing.ApproveReply, "final"), (routing.CloseComplaint, "customer_agrees"),
+    (routing.RecordSatisfactionFollowUp, "reached_customer"), (routing.RecordStaffInvestigation, "substantiated"),
 ])
 @pytest.mark.parametrize("value", ["yes", "true", 1, 0, "false", 1.0])
 def test_booleans_accept_only_true_or_false(cls: type, field: str, value: Any, command_json) -> None:

@@ -59,9 +59,14 @@ def tracking_rows(settings) -> dict[str, int]:
         app.close()
 
 
+#: What routing stores once for each registered product complaint: opened, routed to the HQ clerk,
+#: its details kept, classified, and who must act.
+ONCE = ("Opened", "Routed", "Detailed", "ComplaintClassified", "ActionsAwaited")
+
+
 def exactly_one_set(counts: Counter, complaints: int) -> bool:
-    return (len(counts) == 2 * complaints and set(counts.values()) == {1}
-            and Counter(kind for _, kind in counts) == {"Opened": complaints, "Routed": complaints})
+    return (len(counts) == len(ONCE) * complaints and set(counts.values()) == {1}
+            and Counter(kind for _, kind in counts) == {kind: complaints for kind in ONCE})
 
 
 async def test_redelivered_and_republished_messages_change_nothing(pg_settings, producer):

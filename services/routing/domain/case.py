@@ -259,10 +259,11 @@ class ComplaintCase(ComplaintAggregate):
         causation = fact.meta.causation_id
         if causation is not None and fact.meta.actor.role is not Role.SYSTEM:
             self.handled.add(causation)
-        self.trail.append({"at": _json(fact.timestamp), "step": name, "by": fact.meta.actor.user_id,
-                           "role": fact.meta.actor.role.value, "summary": _summary(name, fact)})
-        if len(self.trail) > c.TRAIL_MAX:
-            del self.trail[1:len(self.trail) - c.TRAIL_MAX + 1]
+        if name not in _NOT_DECISIONS:
+            self.trail.append({"at": _json(fact.timestamp), "step": name, "by": fact.meta.actor.user_id,
+                               "role": fact.meta.actor.role.value, "summary": _summary(name, fact)})
+            if len(self.trail) > c.TRAIL_MAX:  # the first entry and the latest ones are kept
+                del self.trail[1:len(self.trail) - c.TRAIL_MAX + 1]
         getattr(self, f"_apply_{name}", lambda _: None)(fact)
 
     def _apply_ComplaintClassified(self, f: Any) -> None:
@@ -902,6 +903,10 @@ class ComplaintCase(ComplaintAggregate):
         if actions != self.awaited:
             self._fact("ActionsAwaited", meta, state=self.case_state.value, actions=actions,
                        hidden_from=self.hidden_from)
+
+
+#: Facts that are not steps of the decision trail (inbox and customer notices).
+_NOT_DECISIONS = frozenset({"ActionsAwaited", "ProgressMilestoneReached", "ComplaintArchived"})
 
 
 def _summary(name: str, fact: Any) -> str:
