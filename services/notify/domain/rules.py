@@ -7,7 +7,9 @@ from dataclasses import dataclass, replace
 from contracts.billing import CostAllocated, Payer
 from contracts.envelope import SHORT_TEXT_MAX, Envelope, Role, branch_of
 from contracts.notify import NotificationChannel
-from contracts.routing import OverdueHandlingEscalated, SeriousComplaintEscalated
+from contracts.routing import (
+    OverdueHandlingEscalated, ProgressMilestoneReached, SeriousComplaintEscalated, StaffComplaintInvestigated,
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,27 @@ def overdue_escalated(event: OverdueHandlingEscalated) -> list[NoticeSpec]:
                        _clip(f"Overdue {step} of {event.form_number} escalated to you", RECIPIENT_MAX), body)]
 
 
+def progress(event: ProgressMilestoneReached) -> list[NoticeSpec]:
+    """The customer is told of progress, not only of the result (§5.2): through the branch clerk."""
+    recipient = addressed(NoticeSpec(Role.CUSTOMER, "", NotificationChannel.PHONE, "", "", needs_contact=True),
+                          Contact(event.customer.name, event.customer.phone, branch_of(event.form_number), ""))
+    step = event.milestone.value.replace("_", " ")
+    return [replace(recipient, subject=_clip(f"Your complaint {event.form_number}: {step}", RECIPIENT_MAX),
+                    body=f"{event.form_number}: {event.message}", needs_contact=False, key=event.milestone.value)]
+
+
+def staff_over_authority(event: StaffComplaintInvestigated) -> list[NoticeSpec]:
+    """§5.3.2⑶: beyond the supervisor's authority, the person's direct superior is informed."""
+    if not event.exceeds_supervisor_authority or event.direct_superior is None:
+        return []
+    finding = "substantiated" if event.substantiated else "not substantiated"
+    return [NoticeSpec(Role.SUPERVISOR, event.direct_superior, NotificationChannel.INTERNAL,
+                       _clip(f"Staff complaint {event.form_number} about {event.staff_member}", RECIPIENT_MAX),
+                       f"{event.form_number}: the complaint about {event.staff_member} was found {finding} by "
+                       f"{event.supervisor}; the remedy exceeds the supervisor's authority and goes to the "
+                       f"marketing director. Opinion: {event.opinion}", key="direct_superior")]
+
+
 def who_must_know(event: Envelope, contact: Contact | None) -> list[NoticeSpec]:
     """The notices a fact calls for. Without a contact, a spec that `needs_contact` names the
     customer only through the branch of the form number; notify records it once addressed."""
@@ -97,6 +120,10 @@ def who_must_know(event: Envelope, contact: Contact | None) -> list[NoticeSpec]:
         return serious_complaint(event)
     if isinstance(event, OverdueHandlingEscalated):
         return overdue_escalated(event)
+    if isinstance(event, ProgressMilestoneReached):
+        return progress(event)
+    if isinstance(event, StaffComplaintInvestigated):
+        return staff_over_authority(event)
     if not isinstance(event, CostAllocated):
         return []
     determination = event.determination.value.replace("_", " ")
