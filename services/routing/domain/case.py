@@ -232,7 +232,7 @@ class ComplaintCase(ComplaintAggregate):
         "answered_directly": False, "dispute": None, "disputed": False, "meeting_held": False,
         "negotiator": None, "repeat_of": None, "link_pending": False, "regional_manager": None,
         "awaited": None, "trail": [], "attachments": [], "handled": set(), "unreasonable": False,
-        "staff_over_authority": False, "was_closed": False,
+        "staff_over_authority": False, "was_closed": False, "replied": False, "valid": None,
     }
 
     def __getattr__(self, name: str) -> Any:
@@ -513,6 +513,9 @@ class ComplaintCase(ComplaintAggregate):
 
     def answer_quality_question(self, meta: EventMeta, answer: str, channel: str) -> None:
         self._act(meta.actor, "case.triage", "answer the question directly", S.AWAITING_TRIAGE)
+        if self.handler is None:  # the HQ clerk who answers is the person who handled it
+            self._fact("HandlerAssigned", meta, handler=meta.actor.user_id, handler_role=meta.actor.role.value,
+                       assigned_by=meta.actor.user_id)
         self._fact("QualityCaseTriaged", meta, triaged_by=meta.actor.user_id, answered_directly=True,
                    regional_manager=None, note=answer)
         self._fact("CustomerReplied", meta, replied_by=meta.actor.user_id, channel=channel, reply=answer,
@@ -765,7 +768,7 @@ class ComplaintCase(ComplaintAggregate):
             raise DomainError("confirm or reject the repeat-complaint link first", field="repeat_link")
         outcome = (ClosureOutcome.ANSWERED_DIRECTLY if self.answered_directly
                    else ClosureOutcome.RESOLVED_AFTER_DISPUTE if self.disputed
-                   else ClosureOutcome.UNFOUNDED if getattr(self, "valid", True) is False
+                   else ClosureOutcome.UNFOUNDED if self.valid is False
                    else ClosureOutcome.RESOLVED)
         agrees = None if self.follow_up == FollowUpOutcome.UNREACHABLE.value else \
             self.follow_up == FollowUpOutcome.SATISFIED.value
