@@ -120,6 +120,12 @@ class RoutingApplication(ServiceApplication):
         before = {case.id: 0}
         meta = case.meta.caused_by(command.command_id, command.actor)
         STEPS[type(command)](case, meta, command, self.authority, self.clock(), self.follow_up_attempts)
+        if isinstance(command, c.DecideRepeatLink) and command.confirmed:
+            other = uow.get(UUID(case.repeat_of["complaint_id"]))
+            if isinstance(other, ComplaintCase):
+                before.setdefault(other.id, len(other.pending_events))
+                other.note_repeat(other.meta.caused_by(command.command_id, command.actor), case.id,
+                                  case.meta.form_number, command.actor.user_id)
         if self.policy is not None:
             self.policy.follow_up(uow, before, meta)
         uow.check_new_events({})

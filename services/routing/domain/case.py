@@ -233,6 +233,7 @@ class ComplaintCase(ComplaintAggregate):
         "negotiator": None, "repeat_of": None, "link_pending": False, "regional_manager": None,
         "awaited": None, "trail": [], "attachments": [], "handled": set(), "unreasonable": False,
         "staff_over_authority": False, "was_closed": False, "replied": False, "valid": None,
+        "repeats": [],
     }
 
     def __getattr__(self, name: str) -> Any:
@@ -400,8 +401,11 @@ class ComplaintCase(ComplaintAggregate):
         self.link_pending = True
 
     def _apply_RepeatLinkConfirmed(self, f: Any) -> None:
-        self.repeat_of = dict(self.repeat_of or {}, confirmed=True)
-        self.link_pending = False
+        if self.repeat_of and self.repeat_of["complaint_id"] == str(f.linked_to):
+            self.repeat_of = dict(self.repeat_of, confirmed=True)
+            self.link_pending = False
+        else:  # the open complaint a later one repeats: it names the repeat too
+            self.repeats = [*self.repeats, {"complaint_id": str(f.linked_to), "form_number": f.linked_form_number}]
 
     def _apply_RepeatLinkRejected(self, f: Any) -> None:
         self.repeat_of = None
@@ -829,6 +833,12 @@ class ComplaintCase(ComplaintAggregate):
                 raise InvalidCommand("say why the complaints are unrelated", field="reason")
             self._fact("RepeatLinkRejected", meta, linked_to=UUID(linked["complaint_id"]),
                        rejected_by=meta.actor.user_id, reason=reason)
+
+    def note_repeat(self, meta: EventMeta, repeat_id: UUID, repeat_form_number: str, confirmed_by: str) -> None:
+        """A later complaint was confirmed as a repeat of this one: both are handled together."""
+        if all(r["complaint_id"] != str(repeat_id) for r in self.repeats):
+            self._fact("RepeatLinkConfirmed", meta, linked_to=repeat_id, linked_form_number=repeat_form_number,
+                       confirmed_by=confirmed_by)
 
     # --- progress and inboxes ------------------------------------------------------------------
 
