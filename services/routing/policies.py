@@ -117,8 +117,12 @@ class DeadlinePolicy:
             return
         meta = EventMeta.from_upstream(event, ROUTING)
         if any(trigger.matches(event) for trigger in self.table.cancelled_by):
+            case = uow.get(event.complaint_id)
+            keys = case.deadline_keys() if isinstance(case, ComplaintCase) else {}
             for rule in self.table.rules:
-                if rule.key is None and (clock := self._clock(uow, meta, rule, event)) is not None:
+                if rule.key is not None and rule.key not in keys:
+                    continue  # a keyed deadline the case has none of now
+                if (clock := self._clock(uow, meta, rule, event, keys.get(rule.key))) is not None:
                     clock.cancel(meta, event.occurred_at, event.event_type)
         for rule in self.table.rules:
             if rule.starts.matches(event):
@@ -141,11 +145,12 @@ class DeadlinePolicy:
                                                                     f"({event.event_type})")
 
     @staticmethod
-    def _clock(uow: UnitOfWork, meta: EventMeta, rule: DeadlineRule, event: Envelope) -> DeadlineClock | None:
-        """The deadline this event concerns (made when first heard of: a fact may come first)."""
-        key: Any = None
+    def _clock(uow: UnitOfWork, meta: EventMeta, rule: DeadlineRule, event: Envelope,
+               key: Any = None) -> DeadlineClock | None:
+        """The deadline this event concerns (made when first heard of: a fact may come first);
+        `key`: the deadline's key when the event does not carry it."""
         if rule.key is not None:
-            key = getattr(event, rule.key, None)
+            key = getattr(event, rule.key, None) or key
             if key is None:
                 return None  # this event does not say which of the complaint's deadlines it concerns
             key = str(key)

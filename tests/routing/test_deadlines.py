@@ -4,6 +4,7 @@ agreed, missed and escalated up the chain, re-planned; the same events in any or
 from __future__ import annotations
 
 import itertools
+from uuid import uuid4
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -329,3 +330,27 @@ def test_a_withdrawal_ends_the_complaints_deadlines_in_any_order_of_arrival() ->
     assert all(r == results[0] for r in results), results
     assert results[0]["on_site_visit"] == ["DeadlineSet", "DeadlineCancelled"]
     assert results[0]["on_site_sampling"] == ["DeadlineSet", "DeadlineCancelled"]
+
+
+def test_closing_a_case_ends_the_deadlines_of_its_memo_too() -> None:
+    """A memo's deadlines are keyed by the memo: a withdrawal must end them as well, or they fire
+    and escalate for a complaint that is gone."""
+    from contracts import routing as c
+    from contracts.registration import ComplaintWithdrawn
+
+    app = in_memory(RoutingApplication)
+    app.policy = policy()
+    registered = complaint_registered(subject="policy_service", product=None)
+    feed(app, registered)
+    hq, rm = Actor(user_id="hq-zhao", role=Role.HQ_CLERK), Actor(user_id="rm-wang", role=Role.REGIONAL_MANAGER)
+    memo_id = uuid4()
+    app.handle(c.FileInternalMemo(complaint_id=registered.complaint_id, actor=rm, memo_id=memo_id,
+                                  addressed_to="hq_clerk", description="Deliveries late three times",
+                                  requested_reply_by=datetime.now(SH) + timedelta(days=3)))
+    app.handle(c.DispatchInternalMemo(complaint_id=registered.complaint_id, actor=hq, memo_id=memo_id,
+                                      destination="responsible_department", department="Logistics"))
+    assert deadlines(app)["department_reply"]["events"] == ["DeadlineSet"]
+    feed(app, ComplaintWithdrawn(**envelope(ServiceName.INTAKE, complaint_id=registered.complaint_id,
+                                            form_number=registered.form_number),
+                                 reason="settled", recorded_by="clerk-li", state_at_withdrawal="registered"))
+    assert deadlines(app)["department_reply"]["events"] == ["DeadlineSet", "DeadlineCancelled"]

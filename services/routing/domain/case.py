@@ -422,6 +422,10 @@ class ComplaintCase(ComplaintAggregate):
     def repeated(self, command_id: UUID) -> bool:
         return command_id in self.handled
 
+    def deadline_keys(self) -> dict[str, str]:
+        """The keys of the case's keyed deadlines now (its current memo's)."""
+        return {"memo_id": self.memo["memo_id"]} if self.memo else {}
+
     @property
     def case_state(self) -> CaseState:
         return self.state or self._first_state()
