@@ -125,7 +125,7 @@ class DeadlinePolicy:
                 if (clock := self._clock(uow, meta, rule, event, keys.get(rule.key))) is not None:
                     clock.cancel(meta, event.occurred_at, event.event_type)
         for rule in self.table.rules:
-            if rule.starts.matches(event):
+            if rule.started_by(event):
                 clock = self._clock(uow, meta, rule, event)
                 if clock is not None:
                     agreed = getattr(event, rule.limit.field) if rule.limit.unit is TimeBasis.AGREED_TIME else None

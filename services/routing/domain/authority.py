@@ -92,8 +92,16 @@ class AuthorityMatrix:
                     f"(authority matrix {self.version}){go_up}", field=field)
 
 
-def _money(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
+def _money(value: Any, where: str) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        raise ValueError(f"{where}: {value!r} is not an amount of CNY") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"{where}: {value!r} must be a non-negative amount of CNY (null: no limit)")
+    return amount
 
 
 def parse_authority(data: dict[str, Any], source: str = "authority.yaml") -> AuthorityMatrix:
@@ -104,14 +112,19 @@ def parse_authority(data: dict[str, Any], source: str = "authority.yaml") -> Aut
         missing = set(HandlingTrack) - chains.keys()
         if missing:
             raise ValueError(f"no chain for tracks {sorted(t.value for t in missing)}")
+        used = {level for chain in chains.values() for level in chain} | {
+            AuthorityLevel(data["serious_adds"]), AuthorityLevel(data["staff_over_authority_adds"])}
+        if used - set(levels):
+            raise ValueError(f"levels lacks {sorted(level.value for level in used - set(levels))}, which the "
+                             "chains use")
         grants = tuple(Grant(
             role=Role(row["role"]), level=AuthorityLevel(row["level"]),
             subjects=frozenset(Subject(s) for s in row["subjects"]),
             severities=frozenset(Severity(s) for s in row["severities"]),
             regions=frozenset(row["regions"]) if row.get("regions") else None,
-            compensation_max=_money(row.get("compensation_max")),
-            company_cost_max=_money(row.get("company_cost_max")),
-        ) for row in data["limits"])
+            compensation_max=_money(row.get("compensation_max"), f"limits[{i}].compensation_max"),
+            company_cost_max=_money(row.get("company_cost_max"), f"limits[{i}].company_cost_max"),
+        ) for i, row in enumerate(data["limits"]))
         for grant in grants:
             if grant.role not in APPROVER_ROLES[grant.level]:
                 raise ValueError(f"{grant.role.value} cannot approve at level {grant.level.value}")

@@ -197,7 +197,7 @@ class ComplaintCase(ComplaintAggregate):
         def apply(self, case: ComplaintCase) -> None:
             case.reply_draft = self.decision
             case.remedy = self.decision
-            case.remedy_delivered = self.remedy_delivered
+            case.remedy_delivered = self.remedy_delivered or case.quality_remedy_done
             case.cause_given = True
             case.state = S.AWAITING_CUSTOMER_REPLY
             case.approved_by = self.source
@@ -214,6 +214,7 @@ class ComplaintCase(ComplaintAggregate):
 
         def apply(self, case: ComplaintCase) -> None:
             case.remedy_delivered = True
+            case.quality_remedy_done = True
             if case.state is S.AWAITING_REMEDY:
                 case.state = S.AWAITING_FOLLOW_UP
 
@@ -233,7 +234,7 @@ class ComplaintCase(ComplaintAggregate):
         "negotiator": None, "repeat_of": None, "link_pending": False, "regional_manager": None,
         "awaited": None, "trail": [], "attachments": [], "handled": set(), "unreasonable": False,
         "staff_over_authority": False, "was_closed": False, "replied": False, "valid": None,
-        "repeats": [],
+        "repeats": [], "quality_remedy_done": False, "awaited_state": None,
     }
 
     def __getattr__(self, name: str) -> Any:
@@ -381,8 +382,9 @@ class ComplaintCase(ComplaintAggregate):
     def _apply_DisputeRuled(self, f: Any) -> None:
         self.dispute = None
         self.reply_draft = f.ruling
-        self.remedy = f.remedy
-        self.remedy_delivered = f.remedy is None
+        if f.remedy is not None:  # a new remedy is owed; without one, a remedy still owed stays owed
+            self.remedy = f.remedy
+            self.remedy_delivered = False
         self.approved_by = f.ruled_by
         self.state = S.AWAITING_CUSTOMER_REPLY
 
@@ -413,6 +415,7 @@ class ComplaintCase(ComplaintAggregate):
 
     def _apply_ActionsAwaited(self, f: Any) -> None:
         self.awaited = _json(f.actions)
+        self.awaited_state = str(f.state)
 
     def _fact(self, name: str, meta: EventMeta, **fields: Any) -> None:
         self.trigger_event(FACTS[name], meta=meta, **fields)
@@ -774,8 +777,8 @@ class ComplaintCase(ComplaintAggregate):
             raise DomainError("the handler has not given the cause and the solution", field="cause")
         if self.link_pending:
             raise DomainError("confirm or reject the repeat-complaint link first", field="repeat_link")
-        outcome = (ClosureOutcome.ANSWERED_DIRECTLY if self.answered_directly
-                   else ClosureOutcome.RESOLVED_AFTER_DISPUTE if self.disputed
+        outcome = (ClosureOutcome.RESOLVED_AFTER_DISPUTE if self.disputed
+                   else ClosureOutcome.ANSWERED_DIRECTLY if self.answered_directly
                    else ClosureOutcome.UNFOUNDED if self.valid is False
                    else ClosureOutcome.RESOLVED)
         agrees = None if self.follow_up == FollowUpOutcome.UNREACHABLE.value else \
@@ -820,6 +823,9 @@ class ComplaintCase(ComplaintAggregate):
     def name_negotiator(self, meta: EventMeta, negotiator: str, negotiator_role: str) -> None:
         self._act(meta.actor, "case.serious.manage", "name the negotiator", *OPEN)
         self._require_serious("name a negotiator")
+        if self.hidden_from and negotiator.casefold() == self.hidden_from.casefold():
+            raise InvalidCommand("the person complained about cannot negotiate with the customer (§5.3.2⑴)",
+                                 field="negotiator")
         self._fact("NegotiatorNamed", meta, negotiator=negotiator, negotiator_role=negotiator_role,
                    named_by=meta.actor.user_id)
 
@@ -890,6 +896,10 @@ class ComplaintCase(ComplaintAggregate):
                 items.append(("follow-up", Role.BRANCH_CLERK, None, None))
             case S.READY_TO_CLOSE:
                 items.append(("closure", Role.HQ_CLERK, None, None))
+            case S.AWAITING_ANSWER:
+                items.append(("inquiry-answer", Role.HQ_CLERK, None, DeadlineKind.INQUIRY_ANSWER)
+                             if self.kind == RequestKind.INQUIRY.value else
+                             ("suggestion-answer", Role.HQ_CLERK, None, None))
             case S.DISPUTED:
                 hq = self.dispute and self.dispute["forum"] == DisputeForum.HEADQUARTERS.value
                 items.append(("ruling", Role.MARKETING_DIRECTOR if hq else Role.HQ_CLERK, None, None))
@@ -917,7 +927,7 @@ class ComplaintCase(ComplaintAggregate):
         if self.destination is None:
             return
         actions = self.awaited_actions(due)
-        if actions != self.awaited:
+        if actions != self.awaited or self.case_state.value != self.awaited_state:
             self._fact("ActionsAwaited", meta, state=self.case_state.value, actions=actions,
                        hidden_from=self.hidden_from)
 

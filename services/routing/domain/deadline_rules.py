@@ -76,6 +76,11 @@ class DeadlineRule:
     resumed_by: tuple[Trigger, ...] = ()
     agreed_by: tuple[Trigger, ...] = ()
     escalation: tuple[Escalation, ...] = ()
+    #: Other events that start the same step (e.g. a reply approved by quality or by a ruling).
+    also_starts: tuple[Trigger, ...] = ()
+
+    def started_by(self, event: Any) -> bool:
+        return any(trigger.matches(event) for trigger in (self.starts, *self.also_starts))
 
     def level_limit(self, level: int) -> Limit:
         return self.limit if level == 0 else self.escalation[level - 1].limit
@@ -100,7 +105,7 @@ class RuleTable:
         """Every event type the table reacts to."""
         names: set[str] = {trigger.event for trigger in self.cancelled_by}
         for rule in self.rules:
-            for trigger in (rule.starts, *rule.met_by, *rule.paused_by, *rule.resumed_by, *rule.agreed_by):
+            for trigger in (rule.starts, *rule.also_starts, *rule.met_by, *rule.paused_by, *rule.resumed_by, *rule.agreed_by):
                 names.add(trigger.event)
         return names
 
@@ -160,9 +165,14 @@ def parse_rules(data: dict[str, Any]) -> RuleTable:
         starts = _trigger(row.get("starts"), f"{where}.starts")
         start_cls = EVENT_TYPES[starts.event]
         key, at = row.get("key"), row.get("at", "occurred_at")
-        for name, value in (("key", key), ("at", at)):
-            if value is not None and value not in start_cls.model_fields:
-                raise RulesError(f"{where}.{name}: {starts.event} has no field {value}")
+        also = tuple(_trigger(t, f"{where}.also_starts") for t in row.get("also_starts") or ())
+        if also and isinstance(row.get("limit"), dict) and row["limit"].get("unit") == TimeBasis.AGREED_TIME.value:
+            raise RulesError(f"{where}.also_starts: an agreed time is read from the one start event; "
+                             "other start events need a counted limit")
+        for trigger in (starts, *also):
+            for name, value in (("key", key), ("at", at)):
+                if value is not None and value not in EVENT_TYPES[trigger.event].model_fields:
+                    raise RulesError(f"{where}.{name}: {trigger.event} has no field {value}")
         try:
             role = Role(row["responsible_role"])
             escalation = tuple(Escalation(Role(e["role"]), _limit(e.get("limit"), f"{where}.escalation", None))
@@ -179,7 +189,7 @@ def parse_rules(data: dict[str, Any]) -> RuleTable:
             paused_by=tuple(_trigger(t, f"{where}.paused_by") for t in row.get("paused_by") or ()),
             resumed_by=tuple(_trigger(t, f"{where}.resumed_by") for t in row.get("resumed_by") or ()),
             agreed_by=tuple(_trigger(t, f"{where}.agreed_by", with_field=True) for t in row.get("agreed_by") or ()),
-            escalation=escalation,
+            escalation=escalation, also_starts=also,
         ))
     kinds = [r.kind for r in rules]
     if len(set(kinds)) != len(kinds):
