@@ -7,7 +7,12 @@ token of a role that may perform it:
 
 - `POST /complaints`: the clerk of the body's branch (any branch of the organisation);
 - `POST /complaints/{id}/on-site-determination`: the regional manager of the complaint's region;
-- `GET /complaints/{id}/history`, `GET /health/details`: an operator (every branch).
+- routing's case steps (`POST /complaints/{id}/<step>`): a role granted the step's action, with every
+  branch in scope (`ROUTING_CALLERS`); the cause and solution by the case's named handler, a ruling
+  by the marketing director (HQ's ruling) or, on a seeded quality complaint (whose dispute goes to an
+  external body), the HQ clerk who records the body's result;
+- `GET /complaints/{id}/history`, `GET /complaints/{id}/case`, `GET /health/details`: an operator
+  (every branch).
 
 A run fails on a 5xx, a status the operation does not document, a response (body, headers,
 content type) that does not match its schema, a schema-invalid request accepted, or a
@@ -18,9 +23,13 @@ data means the schema does not state a rule it could).
 Rules JSON Schema cannot state are met by `make_valid` for positive cases only, so those stay
 really valid and 422 stays out of their expected statuses: `received_at` within the last 7 days
 (not in the future), product dates in order, a command id in the body or header (equal when both),
-a body `complaint_id` equal to the path's. Half the positive paths name a complaint that exists
-(registered before the run), so quality records real determinations (201, then 409) and history
-reads real events.
+a body `complaint_id` equal to the path's; at routing a memo's `requested_reply_by` in the future,
+`delivered_at` and `held_at` not in the future, a seeded (quality) complaint's dispute before an
+external body, and a ruling naming the dispute raised. (Routing's cross-field rules JSON Schema can
+state - satisfaction exactly when reached, arbitration exactly when the position is refused, ... -
+are in its schema.) Half the positive paths name a complaint that exists (registered before the
+run), so quality records real determinations (201, then 409), routing's steps meet real cases (201,
+or 409 naming the state) and history reads real events.
 """
 
 from __future__ import annotations
@@ -47,12 +56,16 @@ from services.common.access import rules
 from services.common.cluster import LocalCluster
 from services.demo import samples
 from services.demo.journey import wait_for_events
+from services.routing.entrypoints.http import CASE_STEPS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 #: Generated requests per operation and phase (schemathesis stops earlier when an operation has
-#: fewer distinct cases): about 1,400 requests over the five services, some 25 s on two cores.
+#: fewer distinct cases); fewer for each of routing's case steps, which share one body shape (a
+#: command id and a few fields) and whose positive cases meet the same few cases, mostly in a state
+#: that answers 409. About 5,000 requests over the five services, some 60 s on two cores.
 MAX_EXAMPLES = 100
+STEP_EXAMPLES = 40
 
 CONFIG: dict[str, Any] = {
     "generation": {
@@ -66,10 +79,18 @@ CONFIG: dict[str, Any] = {
         "positive_data_acceptance": {"expected-statuses": ["2xx", "404", "409"]},
     },
     "suppress-health-check": ["too_slow", "filter_too_much"],
+    "operations": [{
+        "include-method": "POST",
+        "include-path-regex": "^/complaints/\\{complaint_id\\}/(" + "|".join(s.segment for s in CASE_STEPS) + ")$",
+        "generation": {"max-examples": STEP_EXAMPLES},
+    }],
 }
 
-#: Complaints registered before the run: (complaint id, branch).
+#: Complaints registered before the run: (complaint id, branch); the first ON_SITE go on to quality.
 SEEDED_BRANCHES = ("SH01", "HZ05", "BJ02", "GZ03")
+ON_SITE = 2
+#: Complaints registered when routing's run starts, for its case steps only.
+ROUTING_BRANCHES = ("SH01", "BJ02", "GZ03")
 
 
 @pytest.fixture(autouse=True)
@@ -88,9 +109,12 @@ def fuzz_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClus
 
 @pytest.fixture(scope="module")
 def seeded(fuzz_cluster: LocalCluster) -> dict[UUID, str]:
-    """Product complaints registered before the run (id -> branch); quality's investigation is
-    awaited, but the run goes on without it (quality's positive cases then meet only 404s)."""
+    """Product complaints registered before the run (id -> branch). Routing gives each to the HQ
+    clerk (§5.3.3); the first `ON_SITE` are dispatched on site, so quality opens their investigation
+    (awaited, but the run goes on without it: quality's positive cases then meet only 404s); the
+    others stay with the HQ clerk (routing's own run has complaints of its own: `routing_seeded`)."""
     complaints: dict[UUID, str] = {}
+    routing, quality = fuzz_cluster.url(ServiceName.ROUTING), fuzz_cluster.url(ServiceName.QUALITY)
     with httpx.Client(timeout=15, headers=fuzz_cluster.auth(**samples.OPERATOR)) as client:
         for branch in SEEDED_BRANCHES:
             response = client.post(f"{fuzz_cluster.url(ServiceName.INTAKE)}/complaints",
@@ -100,11 +124,39 @@ def seeded(fuzz_cluster: LocalCluster) -> dict[UUID, str]:
             complaints[UUID(response.json()["complaint_id"])] = branch
         try:
             for complaint_id in complaints:
-                wait_for_events(client, fuzz_cluster.url(ServiceName.QUALITY), str(complaint_id), "Opened",
+                wait_for_events(client, routing, str(complaint_id), "Routed", timeout=30)
+            for complaint_id in list(complaints)[:ON_SITE]:
+                response = client.post(f"{routing}/complaints/{complaint_id}/on-site-dispatch",
+                                       json={"command_id": str(uuid5(complaint_id, "on-site")),
+                                             "note": "Samples needed: cracked housing"},
+                                       headers=fuzz_cluster.auth(**HQ_CLERK))
+                assert response.status_code == 201, response.text
+                wait_for_events(client, quality, str(complaint_id), "Opened", timeout=30)
+        except TimeoutError as e:
+            warnings.warn(f"the seeded complaints did not reach routing or quality ({e}); their steps are "
+                          f"fuzzed against missing complaints only", stacklevel=1)
+    return complaints
+
+
+@pytest.fixture(scope="module")
+def routing_seeded(fuzz_cluster: LocalCluster, seeded: dict[UUID, str]) -> dict[UUID, str]:
+    """Product complaints registered when routing's run starts (after intake's, which may withdraw
+    the first seeded ones), left with the HQ clerk: routing's positive cases take them through
+    triage, follow-up, closure, dispute and ruling (201s), the later ones meeting 409s."""
+    complaints: dict[UUID, str] = {}
+    with httpx.Client(timeout=15, headers=fuzz_cluster.auth(**samples.OPERATOR)) as client:
+        for branch in ROUTING_BRANCHES:
+            response = client.post(f"{fuzz_cluster.url(ServiceName.INTAKE)}/complaints",
+                                   json=samples.quality_complaint(branch),
+                                   headers=fuzz_cluster.auth(**samples.clerk_of(branch)))
+            assert response.status_code == 201, response.text
+            complaints[UUID(response.json()["complaint_id"])] = branch
+        try:
+            for complaint_id in complaints:
+                wait_for_events(client, fuzz_cluster.url(ServiceName.ROUTING), str(complaint_id), "Routed",
                                 timeout=30)
         except TimeoutError as e:
-            warnings.warn(f"quality opened no investigation for the seeded complaints ({e}); its "
-                          f"determinations are fuzzed against missing complaints only", stacklevel=1)
+            warnings.warn(f"routing did not route the complaints seeded for it ({e})", stacklevel=1)
     return complaints
 
 
@@ -179,7 +231,7 @@ def intake_api(fuzz_cluster: LocalCluster, seeded: dict[UUID, str]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def routing_api(fuzz_cluster: LocalCluster, seeded: dict[UUID, str]) -> Any:
+def routing_api(fuzz_cluster: LocalCluster, routing_seeded: dict[UUID, str]) -> Any:
     return load(fuzz_cluster, ServiceName.ROUTING)
 
 
@@ -210,6 +262,46 @@ def _is_positive(case: Any) -> bool:
     return meta is not None and meta.generation.mode.is_positive
 
 
+def _ago(seed: int, most: timedelta) -> str:
+    return (datetime.now(timezone.utc) - timedelta(seconds=60 + seed % int(most.total_seconds()))).isoformat()
+
+
+def _dispute_id(complaint_id: Any) -> str:
+    """The dispute a positive case raises on a complaint, and the one a ruling then names."""
+    return str(uuid5(UUID(int=0), f"dispute:{complaint_id}"))
+
+
+def _routing_step(case: Any) -> str | None:
+    """The segment of a routing case step (`POST /complaints/{id}/<segment>`), else None."""
+    method, path = case.operation.method.upper(), case.operation.path
+    prefix = "/complaints/{complaint_id}/"
+    segment = path.removeprefix(prefix)
+    return segment if method == "POST" and path.startswith(prefix) and segment in ROUTING_CALLERS else None
+
+
+def _make_step_valid(segment: str, body: dict[str, Any], complaint_id: Any, seeded: dict[UUID, str]) -> None:
+    """Routing's step rules that depend on the clock or on the case, met for a positive case."""
+    seed = _digest(body)
+    if "requested_reply_by" in body:  # a memo asks for a reply by a time still ahead
+        body["requested_reply_by"] = (datetime.now(timezone.utc)
+                                      + timedelta(hours=1, seconds=seed % (30 * 24 * 3600))).isoformat()
+    for moment in ("delivered_at", "held_at"):  # a remedy delivered, a meeting held: not in the future
+        if moment in body:
+            body[moment] = _ago(seed, timedelta(days=7))
+    try:
+        on_seeded = UUID(str(complaint_id)) in seeded
+    except ValueError:
+        on_seeded = False
+    if segment == "dispute":
+        body["dispute_id"] = _dispute_id(complaint_id)
+        if on_seeded and body.get("forum") == "headquarters":  # the seeded complaints are about quality (§5.6.2)
+            body["forum"] = "national_authority"
+        if body.get("forum") != "headquarters" and body.get("authority_name") is None:
+            body["authority_name"] = "State Administration for Market Regulation"
+    elif segment == "ruling":
+        body["dispute_id"] = _dispute_id(complaint_id)
+
+
 def make_valid(case: Any, seeded: dict[UUID, str]) -> None:
     """Meet, in a positive case, the rules its schema states only in words (see the module doc)."""
     if not _is_positive(case):
@@ -234,6 +326,9 @@ def make_valid(case: Any, seeded: dict[UUID, str]) -> None:
             body.update(severity="serious", resolved_on_the_spot=None)
         if body.get("channel") == "external_body" and not body.get("external_body"):
             body["external_body"] = "Shanghai Consumer Council"  # a complaint through one names it
+    segment = _routing_step(case)
+    if segment is not None and body is not None:
+        _make_step_valid(segment, body, case.path_parameters.get("complaint_id"), seeded)
     if case.operation.method.upper() == "POST" and case.operation.path == "/complaints" and body is not None:
         seed = _digest(body)
         headers = case.headers if case.headers is not None else {}
@@ -243,6 +338,35 @@ def make_valid(case: Any, seeded: dict[UUID, str]) -> None:
         elif body.get("command_id") is not None and key is not None:
             headers[key] = body["command_id"]
         case.headers = headers
+
+
+HQ_CLERK = {"user": "hq-chen", "role": "hq_clerk"}
+MARKETING_DIRECTOR = {"user": "md-liu", "role": "marketing_director"}
+GENERAL_MANAGER = {"user": "gm-wu", "role": "general_manager"}
+#: Who calls each of routing's case steps: a role granted its action, with every branch in scope.
+ROUTING_CALLERS: dict[str, dict[str, str]] = {
+    "direct-answer": HQ_CLERK, "on-site-dispatch": HQ_CLERK, "handler": HQ_CLERK,
+    "cause-and-solution": {"user": "handler-fuzz", "role": "hq_regional_manager"},  # the user: `_handler_of`
+    "memo": HQ_CLERK, "memo-dispatch": HQ_CLERK, "memo-return": HQ_CLERK,
+    "department-reply": {"user": "dept-sun", "role": "responsible_department"},
+    "staff-investigation": {"user": "sup-qian", "role": "supervisor"},
+    "approval": MARKETING_DIRECTOR, "rejection": MARKETING_DIRECTOR, "escalation": MARKETING_DIRECTOR,
+    "customer-reply": HQ_CLERK, "remedy": HQ_CLERK, "follow-up": HQ_CLERK, "dispute": HQ_CLERK,
+    "ruling": MARKETING_DIRECTOR,  # HQ's final ruling; a seeded (quality) complaint's: `token_for`
+    "closure": HQ_CLERK, "unreasonable-demand": HQ_CLERK,
+    "urgent-meeting": GENERAL_MANAGER, "negotiator": GENERAL_MANAGER, "repeat-link": HQ_CLERK,
+}
+
+
+def _handler_of(cluster: LocalCluster, complaint_id: Any) -> str | None:
+    """The case's named handler (who alone gives the cause and the solution), if any."""
+    try:
+        UUID(str(complaint_id))
+    except ValueError:
+        return None
+    response = httpx.get(f"{cluster.url(ServiceName.ROUTING)}/complaints/{complaint_id}/case", timeout=10,
+                         headers=cluster.auth(**samples.OPERATOR))
+    return response.json().get("handler") if response.status_code == 200 else None
 
 
 def token_for(cluster: LocalCluster, case: Any, seeded: dict[UUID, str]) -> dict[str, str]:
@@ -262,6 +386,15 @@ def token_for(cluster: LocalCluster, case: Any, seeded: dict[UUID, str]) -> dict
         except (KeyError, ValueError):
             branch = None
         return cluster.auth(**samples.manager_of(rules().region_of(branch) or "EAST"))
+    segment = _routing_step(case)
+    if segment is not None:
+        complaint_id = (case.path_parameters or {}).get("complaint_id")
+        caller = ROUTING_CALLERS[segment]
+        if segment == "cause-and-solution":
+            caller = caller | {"user": _handler_of(cluster, complaint_id) or caller["user"]}
+        elif segment == "ruling" and str(complaint_id) in {str(c) for c in seeded}:
+            caller = HQ_CLERK  # a quality dispute is decided by an external body; the HQ clerk records it
+        return cluster.auth(**caller)
     if method == "POST" and path.startswith("/complaints/{complaint_id}/"):
         # intake's steps on a registered complaint: the HQ clerk may take every one, on any branch
         return cluster.auth(user="hq-chen", role="hq_clerk")
@@ -295,8 +428,8 @@ def test_intake_api(case: Any, fuzz_cluster: LocalCluster, seeded: dict[UUID, st
 
 
 @routing_schema.parametrize()
-def test_routing_api(case: Any, fuzz_cluster: LocalCluster, seeded: dict[UUID, str]) -> None:
-    fuzz(case, fuzz_cluster, seeded)
+def test_routing_api(case: Any, fuzz_cluster: LocalCluster, routing_seeded: dict[UUID, str]) -> None:
+    fuzz(case, fuzz_cluster, routing_seeded)
 
 
 @quality_schema.parametrize()
@@ -318,13 +451,23 @@ def test_the_fuzzer_really_exercised_the_services(fuzz_cluster: LocalCluster) ->
     """Valid registrations were accepted in numbers, and every operation was called."""
     for (label, mode, status), count in sorted(SENT.items()):
         print(f"{label:60} {mode:8} {status} x{count}")
-    assert sum(SENT.values()) <= 3000, "the run is meant to stay bounded: a few hundred requests per service"
+    assert sum(SENT.values()) <= 6000, "the run is meant to stay bounded: a few hundred requests per operation"
     registered = sum(c for (label, mode, status), c in SENT.items()
                      if label == "POST /complaints" and mode == "positive" and status in (200, 201))
     assert registered >= 10, SENT
     called = {label for label, _, _ in SENT}
     assert {"GET /health", "GET /health/details", "GET /complaints/{complaint_id}/history",
-            "POST /complaints", "POST /complaints/{complaint_id}/on-site-determination"} <= called
+            "POST /complaints", "POST /complaints/{complaint_id}/on-site-determination",
+            "GET /complaints/{complaint_id}/case"} <= called
+    assert {f"POST /complaints/{{complaint_id}}/{segment}" for segment in ROUTING_CALLERS} <= called
+
+
+def test_every_routing_step_is_called_by_a_role_that_may_take_it() -> None:
+    assert set(ROUTING_CALLERS) == {step.segment for step in CASE_STEPS}
+    for step in CASE_STEPS:
+        role = rules().roles[ROUTING_CALLERS[step.segment]["role"]]
+        assert role.scope == "all" and role.actions & set(step.actions), step.segment
+    assert "case.dispute.record_result" in rules().roles[HQ_CLERK["role"]].actions
 
 
 def test_the_fuzzed_services_stayed_healthy(fuzz_cluster: LocalCluster) -> None:
