@@ -269,6 +269,11 @@ class AwaitedAction(Frozen):
     deadline_kind: DeadlineKind | None = None
 
 
+TRAIL_MAX = 100
+#: Characters of one trail entry's summary (the archive of a long case still fits one message).
+TRAIL_SUMMARY_MAX = 300
+
+
 class TrailEntry(Frozen):
     """One decision or step in the archived decision trail."""
 
@@ -276,10 +281,9 @@ class TrailEntry(Frozen):
     step: ShortStr
     by: ShortStr
     role: Role
-    summary: NonEmptyStr
+    summary: NonEmptyStr = Field(max_length=TRAIL_SUMMARY_MAX)
 
 
-TRAIL_MAX = 100
 
 # --- events -----------------------------------------------------------------------------------
 
@@ -900,6 +904,14 @@ class AssignHandlerStep(Frozen):
 
 
 class ProposeCauseAndSolutionStep(Frozen):
+    """A misunderstanding is exactly the invalid complaint (not the company's fault)."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"properties": {"cause_category": {"const": CauseCategory.MISUNDERSTANDING.value},
+                        "valid": {"const": False}}},
+        {"properties": {"cause_category": {"not": {"const": CauseCategory.MISUNDERSTANDING.value}},
+                        "valid": {"const": True}}}]})
+
     cause: NonEmptyStr
     cause_category: CauseCategory
     valid: StrictBool = Field(description="True: the company's fault; false: a misunderstanding")
@@ -907,6 +919,14 @@ class ProposeCauseAndSolutionStep(Frozen):
     proposed_solution: NonEmptyStr
     compensation: Money | None = None
     company_cost: Money | None = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> ProposeCauseAndSolutionStep:
+        Rules(self).require(
+            self.valid == (self.cause_category is not CauseCategory.MISUNDERSTANDING), "valid",
+            "a misunderstanding is not the company's fault (valid false); any other cause is (valid true)",
+        ).check()
+        return self
 
 
 class FileInternalMemoStep(Frozen):

@@ -3,6 +3,8 @@ deadlines it starts or meets and the list of who must act next."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -88,6 +90,12 @@ STEPS: dict[type, Step] = {
 }
 
 
+def command_fingerprint(command: c.ComplaintCommand) -> str:
+    """What a command asks, apart from when it was sent: the same id must ask the same again."""
+    asked = command.model_dump(mode="json", exclude={"command_id", "issued_at", "correlation_id"})
+    return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
+
+
 class RoutingApplication(ServiceApplication):
     SERVICE = ServiceName.ROUTING
     VALUE_TYPES = (EventMeta, ProductDetails, Deadline, Customer)
@@ -115,10 +123,12 @@ class RoutingApplication(ServiceApplication):
         refused step raises before anything is saved."""
         uow = UnitOfWork(self)
         case = uow.add(self.find_case(command.complaint_id))
-        if case.repeated(command.command_id):
+        fingerprint = command_fingerprint(command)
+        if case.repeated_with(command.command_id, fingerprint):
             return StepDone(case.id, case.meta.form_number, case.case_state, case.version, created=False)
         before = {case.id: 0}
         meta = case.meta.caused_by(command.command_id, command.actor)
+        case.take(meta, command.command_id, fingerprint)
         STEPS[type(command)](case, meta, command, self.authority, self.clock(), self.follow_up_attempts)
         if isinstance(command, c.DecideRepeatLink) and command.confirmed:
             other = uow.get(UUID(case.repeat_of["complaint_id"]))

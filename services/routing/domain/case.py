@@ -59,10 +59,14 @@ def dispute_kind(subject: str) -> DisputeKind:
             Subject.STAFF: DisputeKind.STAFF}.get(Subject(subject), DisputeKind.POLICY_SERVICE)
 
 
+def may_role(role: str, action: str) -> bool:
+    """Whether access.yaml (the one place roles are given) grants `role` the `action`."""
+    rules = access_rules().roles.get(role)
+    return rules is not None and action in rules.actions
+
+
 def check_role(actor: Actor, action: str, step: str) -> None:
-    """The actor's role must be granted `action` in access.yaml (the one place roles are given)."""
-    role = access_rules().roles.get(actor.role.value)
-    if role is None or action not in role.actions:
+    if not may_role(actor.role.value, action):
         raise Forbidden(f"role {actor.role.value} may not {step} ({action})", field="actor")
 
 
@@ -222,6 +226,35 @@ class ComplaintCase(ComplaintAggregate):
     def _quality_remedy(self, meta: EventMeta, remedy: str) -> None:
         pass
 
+    class CommandTaken(ComplaintAggregate.Event):
+        """A step's command was carried out: its id and what it asked (internal), so that the id used
+        again for another step is refused instead of being taken for a repeat."""
+
+        meta: EventMeta
+        command_id: UUID
+        fingerprint: str
+
+        def apply(self, case: ComplaintCase) -> None:
+            case.fingerprints = {**case.fingerprints, str(self.command_id): self.fingerprint}
+
+    @event(CommandTaken)
+    def _command_taken(self, meta: EventMeta, command_id: UUID, fingerprint: str) -> None:
+        pass
+
+    def take(self, meta: EventMeta, command_id: UUID, fingerprint: str) -> None:
+        self._command_taken(meta=meta, command_id=command_id, fingerprint=fingerprint)
+
+    def repeated_with(self, command_id: UUID, fingerprint: str) -> bool:
+        """True: the command was carried out before (a repeat). A different command under the same
+        id is refused (409, `command_id`)."""
+        known = self.fingerprints.get(str(command_id))
+        if known is None:
+            return self.repeated(command_id)
+        if known != fingerprint:
+            raise DomainError(f"command_id {command_id} was already used for another step or other fields; "
+                              "send a new command_id", field="command_id")
+        return True
+
     # --- defaults for cases stored before the procedure (read through getattr) ----------------
 
     _DEFAULTS: ClassVar[dict[str, Any]] = {
@@ -235,6 +268,7 @@ class ComplaintCase(ComplaintAggregate):
         "awaited": None, "trail": [], "attachments": [], "handled": set(), "unreasonable": False,
         "staff_over_authority": False, "was_closed": False, "replied": False, "valid": None,
         "repeats": [], "quality_remedy_done": False, "awaited_state": None,
+        "fingerprints": {},
     }
 
     def __getattr__(self, name: str) -> Any:
@@ -548,7 +582,10 @@ class ComplaintCase(ComplaintAggregate):
         if self.hidden_from and handler.casefold() == self.hidden_from.casefold():
             raise InvalidCommand("the person complained about cannot handle the complaint (§5.3.2⑴)",
                                  field="handler")
-        if handler == self.handler:
+        if not may_role(handler_role, "case.cause.propose"):
+            raise InvalidCommand(f"a handler gives the cause and the solution: role {handler_role} may not",
+                                 field="handler_role")
+        if self.handler is not None and handler.casefold() == self.handler.casefold():
             raise DomainError(f"{handler} is already the handler", field="handler")
         self._fact("HandlerAssigned", meta, handler=handler, handler_role=handler_role,
                    assigned_by=meta.actor.user_id)
@@ -560,7 +597,7 @@ class ComplaintCase(ComplaintAggregate):
                   *(OPEN - {S.AWAITING_CUSTOMER_REPLY, S.AWAITING_REMEDY, S.AWAITING_FOLLOW_UP, S.READY_TO_CLOSE}))
         if self.handler is None:
             raise DomainError("name a handler first: the handler gives the cause and the solution", field="handler")
-        if meta.actor.user_id != self.handler:
+        if meta.actor.user_id.casefold() != self.handler.casefold():
             raise Forbidden(f"only the handler ({self.handler}) gives the cause and the solution", field="actor")
         self._fact("CauseAndSolutionProposed", meta, handler=meta.actor.user_id, cause=cause,
                    cause_category=cause_category, valid=valid, responsible_person=responsible_person,
@@ -823,6 +860,8 @@ class ComplaintCase(ComplaintAggregate):
     def name_negotiator(self, meta: EventMeta, negotiator: str, negotiator_role: str) -> None:
         self._act(meta.actor, "case.serious.manage", "name the negotiator", *OPEN)
         self._require_serious("name a negotiator")
+        if negotiator_role in (Role.CUSTOMER.value, Role.SYSTEM.value):
+            raise InvalidCommand("the negotiator speaks for the company: a member of staff", field="negotiator_role")
         if self.hidden_from and negotiator.casefold() == self.hidden_from.casefold():
             raise InvalidCommand("the person complained about cannot negotiate with the customer (§5.3.2⑴)",
                                  field="negotiator")
@@ -941,8 +980,12 @@ def _summary(name: str, fact: Any) -> str:
                   "note", "remedy", "description", "company_position", "handler", "negotiator"):
         value = getattr(fact, field, None)
         if isinstance(value, str) and value.strip():
-            return f"{name}: {value}"[:2000]
+            return _clip(f"{name}: {value}", c.TRAIL_SUMMARY_MAX)
     return name
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 #: The published facts: each a stored event class made from its contract, with the same fields.
