@@ -117,6 +117,15 @@ def _when(field: str, value: Any, *also: dict[str, Any]) -> dict[str, Any]:
     return branch
 
 
+def _roles(field: str, eligible: Callable[[Any], bool]) -> Callable[[dict[str, Any]], None]:
+    """The schema names the roles of access.yaml that may fill `field` (staff, not the customer or
+    the system: a role whose grants `eligible` accepts)."""
+    def state(schema: dict[str, Any]) -> None:
+        names = sorted(name for name, role in rules().roles.items() if eligible(role) and name in Role.__members__.values())
+        schema.setdefault("allOf", []).append({"properties": {field: {"enum": names}}})
+    return state
+
+
 def _signed_by_the_department_head(schema: dict[str, Any]) -> None:
     schema.setdefault("allOf", []).append({"properties": {"signed_by": {"properties": {
         "role": {"const": Role.RESPONSIBLE_DEPARTMENT.value}}}}})
@@ -187,7 +196,8 @@ CASE_STEPS: tuple[CaseStep, ...] = (
              "Names the handler (`HandlerAssigned`), who gives the cause, the person responsible and a "
              "proposed solution within 1 working day. Never the person complained about (§5.3.2⑴).",
              f"{_OPEN}, or the user is already its handler",
-             refused="the handler is the person complained about"),
+             refused="the handler is the person complained about, or holds a role that cannot give the cause",
+             rule=_roles("handler_role", lambda role: role.actions >= {"case.cause.propose"})),
     CaseStep("cause-and-solution", r.ProposeCauseAndSolution, r.ProposeCauseAndSolutionStep,
              ("case.cause.propose",),
              "Give the cause, the person responsible and a solution (the handler)",
@@ -309,7 +319,8 @@ CASE_STEPS: tuple[CaseStep, ...] = (
     CaseStep("negotiator", r.NameNegotiator, r.NameNegotiatorStep, ("case.serious.manage",),
              "Name the negotiator of a serious complaint",
              "The one person who speaks to the customer on a serious complaint (`NegotiatorNamed`).",
-             f"{_OPEN} and serious"),
+             f"{_OPEN} and serious",
+             rule=_roles("negotiator_role", lambda role: role.scope != "none")),
     CaseStep("repeat-link", r.DecideRepeatLink, r.DecideRepeatLinkStep, ("case.repeat_link.decide",),
              "Confirm or reject the repeat-complaint link",
              "The HQ clerk confirms that the complaint repeats the open one it was linked to "
