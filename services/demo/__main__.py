@@ -12,7 +12,7 @@ import httpx
 from contracts.envelope import ServiceName
 from services.common.cluster import LocalCluster
 from services.demo import samples
-from services.demo.journey import describe, journey, wait_for_events
+from services.demo.journey import describe, dispatch_on_site, journey, wait_for_events
 
 
 def main() -> int:
@@ -49,18 +49,29 @@ def main() -> int:
         print(f"The Beijing clerk asks for the Shanghai complaint: {elsewhere.status_code} (not in their branch)")
 
         quality = submitted["product quality"]["complaint_id"]
+        print("Routing gave the product-quality complaint to the HQ clerk, who sends the regional manager on site "
+              f"as {samples.HQ_CLERK['user']} ...")
+        dispatch_on_site(client, urls[ServiceName.ROUTING], quality, cluster.auth(**samples.HQ_CLERK),
+                         regional_manager=samples.MANAGER["user"])
         wait_for_events(client, urls[ServiceName.QUALITY], quality, "Opened")
         print("Quality opened an investigation; the regional manager records the on-site determination ...")
         client.post(f"{urls[ServiceName.QUALITY]}/complaints/{quality}/on-site-determination",
                     json=samples.obvious_defect_determination(),
                     headers=cluster.auth(**samples.MANAGER)).raise_for_status()
-        wait_for_events(client, urls[ServiceName.NOTIFY], quality, "Recorded", count=3)
+        # The customer told of the visit, then the customer, the general manager and the management
+        # representative told of the decision.
+        wait_for_events(client, urls[ServiceName.NOTIFY], quality, "Recorded", count=4)
         wait_for_events(client, urls[ServiceName.ROUTING], submitted["staff"]["complaint_id"], "Routed")
+        for label in ("product quality", "staff"):
+            case = client.get(f"{urls[ServiceName.ROUTING]}/complaints/{submitted[label]['complaint_id']}/case")
+            case.raise_for_status()
+            waiting = ", ".join(f"{a['step']} ({a['role']})" for a in case.json()["awaited"])
+            print(f"The {label} case at headquarters is {case.json()['state']}; waiting for: {waiting}")
 
         for label, receipt in submitted.items():
             print(f"\nJourney of {receipt['form_number']} ({label}):")
             for service, event in journey(client, urls, receipt["complaint_id"]):
-                print(f"  {event['occurred_at'][11:23]}  {service:<8} {event['aggregate']}.{event['event_type']:<22}"
+                print(f"  {event['occurred_at'][11:23]}  {service:<8} {event['aggregate']}.{event['event_type']:<24}"
                       f" {describe(event)}")
         deliveries = workdir / "notify-deliveries.jsonl"
         print(f"\nNotifications delivered to the log sink ({deliveries}):")

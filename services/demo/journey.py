@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from contracts.envelope import ServiceName
+from services.demo import samples
 
 
 def history(client: httpx.Client, base_url: str, complaint_id: str) -> list[dict[str, Any]]:
@@ -37,6 +38,22 @@ def wait_for_events(client: httpx.Client, base_url: str, complaint_id: str, even
     return wait_for(found, timeout, f"{count} x {event_type} for {complaint_id} at {base_url}")
 
 
+def dispatch_on_site(client: httpx.Client, routing_url: str, complaint_id: str, headers: dict[str, str], *,
+                     command_id: str | None = None, regional_manager: str | None = None,
+                     timeout: float = 30.0) -> dict[str, Any]:
+    """§5.3.3: routing gives a product-quality complaint to the HQ clerk, who answers it directly or
+    sends the regional manager on site; only that dispatch routes it to quality, which then opens its
+    investigation. Wait until routing has routed the complaint, then dispatch as the HQ clerk
+    (`headers`: the HQ clerk's bearer, e.g. `cluster.auth(**samples.HQ_CLERK)`; `client` reads).
+    The same `command_id` again is the same dispatch (200). Returns routing's answer."""
+    wait_for_events(client, routing_url, complaint_id, "Routed", timeout=timeout)
+    response = client.post(f"{routing_url}/complaints/{complaint_id}/on-site-dispatch",
+                           json=samples.on_site_dispatch(command_id, regional_manager), headers=headers)
+    if response.status_code not in (200, 201):
+        raise RuntimeError(f"on-site dispatch of {complaint_id} refused: {response.status_code} {response.text}")
+    return response.json()
+
+
 def journey(client: httpx.Client, urls: dict[ServiceName, str], complaint_id: str) -> list[tuple[str, dict]]:
     steps = [(service.value, event) for service in ServiceName
              for event in history(client, urls[service], complaint_id)]
@@ -57,4 +74,12 @@ def describe(event: dict[str, Any]) -> str:
         return f"to {data['recipient_role']} ({data['channel']}): {data['subject']}"
     if event["event_type"] == "ContactNoted":
         return f"{data['customer_name']}"
+    if event["event_type"] == "ComplaintClassified":
+        return f"track {data['track']}"
+    if event["event_type"] == "QualityCaseTriaged":
+        return "answered directly" if data["answered_directly"] else f"dispatched on site: {data['note']}"
+    if event["event_type"] == "ActionsAwaited":
+        return f"{data['state']}: " + ", ".join(f"{a['step']} ({a['role']})" for a in data["actions"])
+    if event["event_type"] == "ProgressMilestoneReached":
+        return f"customer told: {data['milestone']}"
     return ""

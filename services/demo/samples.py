@@ -83,3 +83,25 @@ def obvious_defect_determination() -> dict[str, Any]:
 def manager_of(region: str) -> dict[str, str]:
     """The regional manager identity for a region."""
     return {**MANAGER, "user": f"rm-{region.lower()}", "region": region}
+
+
+HQ_CLERK = {"user": "hq-zhao", "role": "hq_clerk"}
+
+
+def on_site_dispatch(command_id: str | None = None, regional_manager: str | None = None) -> dict[str, Any]:
+    """The HQ clerk sends the regional manager on site (§5.3.3⑷): the body of routing's
+    `POST /complaints/{id}/on-site-dispatch`."""
+    return {"command_id": command_id or str(uuid4()), "regional_manager": regional_manager,
+            "note": "Not a question of use: the regional manager goes on site to inspect and take samples."}
+
+
+def misuse_fixed_on_site_determination() -> dict[str, Any]:
+    """Obvious misuse, fixed simply on site, the customer agreeing (§5.5.2⑴): decided and remedied there."""
+    return {
+        "command_id": str(uuid4()),
+        "determination": "obvious_misuse",
+        "misuse_resolution": "fixed_on_site",
+        "photo_refs": ["photos/gx200-drain-plug-loose.jpg"],
+        "memo": "Drain plug left loose after the customer's own oil change; tightened and refilled on site.",
+        "customer_agrees": True,
+    }

@@ -33,12 +33,16 @@ def client(cluster: LocalCluster) -> Iterator[httpx.Client]:
 
 
 def open_quality_investigation(cluster: LocalCluster) -> dict:
-    """Register a Shanghai (EAST) product-quality complaint as its clerk; return the receipt once
-    quality has opened the investigation."""
-    from services.demo.journey import wait_for_events
+    """Register a Shanghai (EAST) product-quality complaint as its clerk, have the HQ clerk dispatch the
+    regional manager on site (only that routes it to quality); return the receipt once quality has
+    opened the investigation."""
+    from services.demo.journey import dispatch_on_site, wait_for_events
     with httpx.Client(timeout=15, headers=cluster.auth(**samples.OPERATOR)) as c:
         receipt = c.post(f"{cluster.url(ServiceName.INTAKE)}/complaints", json=samples.quality_complaint(),
                          headers=cluster.auth(**samples.CLERK))
         assert receipt.status_code == 201, receipt.text
-        wait_for_events(c, cluster.url(ServiceName.QUALITY), receipt.json()["complaint_id"], "Opened")
+        complaint_id = receipt.json()["complaint_id"]
+        dispatch_on_site(c, cluster.url(ServiceName.ROUTING), complaint_id, cluster.auth(**samples.HQ_CLERK),
+                         regional_manager=samples.MANAGER["user"])
+        wait_for_events(c, cluster.url(ServiceName.QUALITY), complaint_id, "Opened")
         return receipt.json()

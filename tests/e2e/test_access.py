@@ -111,6 +111,27 @@ def test_a_manager_of_another_region_cannot_record_the_determination(cluster: Lo
     assert history(client, cluster.url(QUALITY), shanghai_quality) == before
 
 
+def test_headquarters_steps_need_their_role_and_the_case_in_scope(cluster: LocalCluster, client: httpx.Client) -> None:
+    receipt = register(client, cluster, samples.quality_complaint(), cluster.auth(**samples.CLERK))
+    assert receipt.status_code == 201, receipt.text
+    complaint_id = receipt.json()["complaint_id"]
+    wait_for_events(client, cluster.url(ROUTING), complaint_id, "Routed")
+    before = history(client, cluster.url(ROUTING), complaint_id)
+    dispatch = f"{cluster.url(ROUTING)}/complaints/{complaint_id}/on-site-dispatch"
+    clerk = client.post(dispatch, json=samples.on_site_dispatch(), headers=cluster.auth(**samples.CLERK))
+    assert clerk.status_code == 403
+    assert clerk.json()["detail"][0]["msg"] == "role branch_clerk may not perform case.triage"
+    beijing = client.get(f"{cluster.url(ROUTING)}/complaints/{complaint_id}/case",
+                         headers=cluster.auth(**samples.clerk_of("BJ02")))
+    north = client.post(dispatch.replace("on-site-dispatch", "handler"),
+                        json={"command_id": str(uuid4()), "handler": "rm-north", "handler_role": "regional_manager"},
+                        headers=cluster.auth(**samples.manager_of("NORTH")))
+    assert (beijing.status_code, north.status_code) == (404, 404), "outside their branch or region"
+    assert history(client, cluster.url(ROUTING), complaint_id) == before
+    own = client.get(f"{cluster.url(ROUTING)}/complaints/{complaint_id}/case", headers=cluster.auth(**samples.CLERK))
+    assert own.status_code == 200 and own.json()["state"] == "awaiting_triage"
+
+
 def test_a_clerk_may_not_register_for_another_branch(cluster: LocalCluster, client: httpx.Client) -> None:
     body = samples.quality_complaint(branch="BJ02")
     response = register(client, cluster, body, cluster.auth(**samples.CLERK))

@@ -1,5 +1,6 @@
 """Deadlines over HTTP, the services as processes: a quality complaint's on-site deadlines are
-set, explained on request, met by the determination; the explicit re-plan needs its role."""
+set (the visit at registration, the sampling at the HQ clerk's dispatch), explained on request, met by
+the determination; the explicit re-plan needs its role."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from contracts.envelope import ServiceName
 from services.common.cluster import LocalCluster
 from services.demo import samples
-from services.demo.journey import wait_for, wait_for_events
+from services.demo.journey import dispatch_on_site, wait_for, wait_for_events
 
 pytestmark = pytest.mark.e2e
 INTAKE, ROUTING, QUALITY = ServiceName.INTAKE, ServiceName.ROUTING, ServiceName.QUALITY
@@ -28,9 +29,8 @@ def test_a_quality_complaints_deadlines_are_set_explained_and_met(cluster: Local
                           headers=cluster.auth(**samples.CLERK))
     assert receipt.status_code == 201, receipt.text
     complaint_id = receipt.json()["complaint_id"]
-    found = wait_for(lambda: (d := deadlines(client, cluster, complaint_id)) and len(d) == 2 and d, 20,
-                     "the on-site deadlines")
-    assert set(found) == {"on_site_visit", "on_site_sampling"}
+    found = wait_for(lambda: deadlines(client, cluster, complaint_id), 20, "the on-site visit deadline")
+    assert set(found) == {"on_site_visit"}, "the sampling clock starts only when the HQ clerk dispatches"
     visit = found["on_site_visit"]
     assert visit["status"] == "open" and visit["responsible_role"] == "regional_manager"
     assert visit["rule_version"] and visit["calendar_version"]
@@ -40,6 +40,11 @@ def test_a_quality_complaints_deadlines_are_set_explained_and_met(cluster: Local
     assert httpx.get(f"{cluster.url(ROUTING)}/complaints/{complaint_id}/deadlines", headers=other_branch,
                      timeout=10).status_code == 404, "another branch's complaint does not exist for it"
 
+    dispatch_on_site(client, cluster.url(ROUTING), complaint_id, cluster.auth(**samples.HQ_CLERK))
+    found = wait_for(lambda: (d := deadlines(client, cluster, complaint_id)) and len(d) == 2 and d, 20,
+                     "the on-site sampling deadline")
+    assert set(found) == {"on_site_visit", "on_site_sampling"}
+    assert found["on_site_sampling"]["status"] == "open"
     wait_for_events(client, cluster.url(QUALITY), complaint_id, "Opened")
     determined = client.post(f"{cluster.url(QUALITY)}/complaints/{complaint_id}/on-site-determination",
                              json=samples.obvious_defect_determination(), headers=cluster.auth(**samples.MANAGER))

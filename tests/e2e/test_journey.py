@@ -19,6 +19,9 @@ from tests.e2e.conftest import open_quality_investigation
 
 pytestmark = pytest.mark.e2e
 INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = ServiceName
+#: Who is told along the journey: the customer that the regional manager is coming (the dispatch), then
+#: the customer, the general manager and the management representative of the decision (§4.6, §5.7.2⑸).
+NOTICES = ["customer", "customer", "general_manager", "management_representative"]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +33,7 @@ def journey(cluster: LocalCluster) -> dict:
         determination = c.post(f"{cluster.url(QUALITY)}/complaints/{complaint_id}/on-site-determination",
                                json=samples.obvious_defect_determination(), headers=cluster.auth(**samples.MANAGER))
         assert determination.status_code == 201, determination.text
-        wait_for_events(c, cluster.url(NOTIFY), complaint_id, "Recorded", count=3)
+        wait_for_events(c, cluster.url(NOTIFY), complaint_id, "Recorded", count=len(NOTICES))
         return {"receipt": receipt, "complaint_id": complaint_id,
                 "histories": {s: history(c, cluster.url(s), complaint_id) for s in ServiceName}}
 
@@ -39,15 +42,22 @@ def test_a_quality_complaint_travels_through_all_five_services(journey: dict) ->
     h = journey["histories"]
     kinds = {s: [e["event_type"] for e in events] for s, events in h.items()}
     assert kinds[INTAKE] == ["Registered"]
-    assert kinds[ROUTING] == ["Opened", "Routed"]
-    assert h[ROUTING][1]["data"]["destination"] == "quality_department"
+    assert kinds[ROUTING][0] == "Opened"
+    # Routed to the HQ clerk, who dispatched the regional manager on site: only then to quality.
+    routed = [e["data"]["destination"] for e in h[ROUTING] if e["event_type"] == "Routed"]
+    assert routed == ["hq_clerk", "quality_department"]
+    [triaged] = [e for e in h[ROUTING] if e["event_type"] == "QualityCaseTriaged"]
+    assert triaged["data"]["answered_directly"] is False and triaged["meta"]["actor"]["role"] == "hq_clerk"
+    first, second = (i for i, kind in enumerate(kinds[ROUTING]) if kind == "Routed")
+    assert first < kinds[ROUTING].index("QualityCaseTriaged") < second
+    [milestone] = [e for e in h[ROUTING] if e["event_type"] == "ProgressMilestoneReached"]
+    assert milestone["data"]["milestone"] == "on_site_visit_dispatched"
     assert kinds[QUALITY] == ["Opened", "DeterminationRecorded"]
     assert kinds[BILLING] == ["Allocated"]
     assert {(line["item"], line["payer"]) for line in h[BILLING][0]["data"]["lines"]} == {
         ("replacement", "company"), ("return_transport", "company"), ("delivery_transport", "company")}
     notices = [e for e in h[NOTIFY] if e["event_type"] == "Recorded"]
-    assert sorted(n["data"]["recipient_role"] for n in notices) == [
-        "customer", "general_manager", "management_representative"]
+    assert sorted(n["data"]["recipient_role"] for n in notices) == NOTICES
     # One correlation id along the whole journey; each step caused by the one before.
     correlation = {e["meta"]["correlation_id"] for events in h.values() for e in events}
     assert len(correlation) == 1
@@ -57,9 +67,10 @@ def test_a_quality_complaint_travels_through_all_five_services(journey: dict) ->
 def test_notifications_are_delivered_to_the_log_sink(cluster: LocalCluster, journey: dict) -> None:
     deliveries = Path(cluster.workdir) / "notify-deliveries.jsonl"
     from services.demo.journey import wait_for
-    lines = wait_for(lambda: [json.loads(x) for x in deliveries.read_text().splitlines()
-                              if journey["complaint_id"] in x] if deliveries.exists() else [], 15, "deliveries")
-    assert sorted(d["recipient_role"] for d in lines) == ["customer", "general_manager", "management_representative"]
+    lines = wait_for(lambda: (found := [json.loads(x) for x in deliveries.read_text().splitlines()
+                                        if journey["complaint_id"] in x] if deliveries.exists() else [])
+                     and len(found) >= len(NOTICES) and found, 15, "deliveries")
+    assert sorted(d["recipient_role"] for d in lines) == NOTICES
     assert {d["event_type"] for d in lines} == {"NotificationRecorded"}
 
 
