@@ -1,25 +1,31 @@
 """`make bench`: complaints through the whole path, end to end, and the broker's raw produce rate.
 
 Starts tansu and the five services as separate processes (PostgreSQL stores by default),
-submits N product-quality complaints over HTTP, answers each QualityInvestigationOpened
-on the quality topic with the on-site determination over HTTP (as a regional manager
-would, but at once), and times each complaint from submission until notify has recorded
-all three notifications (seen on the notify topic). Prints figures; asserts nothing.
+submits N product-quality complaints over HTTP, answers each ComplaintRouted to the HQ clerk
+on the routing topic with the on-site dispatch over HTTP (as the HQ clerk would, but at once;
+the shared helper of the demo and the tests), each QualityInvestigationOpened on the quality
+topic with the on-site determination over HTTP (as a regional manager would), and times each
+complaint from submission until notify has recorded all its notifications (seen on the notify
+topic): the customer told of the visit, then the customer, the general manager and the
+management representative told of the decision. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import shutil
 import statistics
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -29,9 +35,13 @@ from contracts.topics import events_topic
 from services.common import access
 from services.common.cluster import LocalCluster
 from services.demo import samples
+from services.demo.journey import dispatch_on_site
 from tests.support import postgres
 
-INTAKE, QUALITY, NOTIFY = ServiceName.INTAKE, ServiceName.QUALITY, ServiceName.NOTIFY
+INTAKE, ROUTING, QUALITY, NOTIFY = ServiceName.INTAKE, ServiceName.ROUTING, ServiceName.QUALITY, ServiceName.NOTIFY
+#: The notifications of one complaint's journey: the visit announced to the customer at the dispatch,
+#: then the decision to the customer, the general manager and the management representative.
+NOTICES = 4
 
 
 async def raw_produce_rate(bootstrap: str, messages: int = 100_000, size: int = 500) -> tuple[float, float]:
@@ -69,6 +79,12 @@ class Tokens:
     def clerk(self, branch: str) -> dict[str, str]:
         return self._get("clerk", branch, lambda: self.cluster.auth(**samples.clerk_of(branch)))
 
+    def hq_clerk(self) -> dict[str, str]:
+        return self._get("hq_clerk", "", lambda: self.cluster.auth(**samples.HQ_CLERK))
+
+    def operator(self) -> dict[str, str]:
+        return self._get("operator", "", lambda: self.cluster.auth(**samples.OPERATOR))
+
     def manager(self, branch: str) -> dict[str, str]:
         region = access.rules().region_of(branch) or ""
         return self._get("manager", region, lambda: self.cluster.auth(**samples.manager_of(region)))
@@ -79,14 +95,14 @@ class Tokens:
         return self._cache[(kind, key)]
 
 
-async def post_idempotent(client: httpx.AsyncClient, url: str, body: dict, headers: dict[str, str], what: str,
-                          stats: dict[str, Counter[str]], attempts: int = 6) -> httpx.Response | None:
-    """POST a command that carries its command_id, retrying connection-level failures with backoff
-    (the same body again is the same command). None when it failed; the reason is counted."""
+async def with_retries(call: Callable[[], Awaitable[Any]], what: str, stats: dict[str, Counter[str]],
+                       attempts: int = 6) -> Any:
+    """Run an idempotent command (it carries its command_id), retrying connection-level failures with
+    backoff (the same command again is the same command). None when it failed; the reason is counted."""
     delay = 0.1
     for attempt in range(1, attempts + 1):
         try:
-            response = await client.post(url, json=body, headers=headers)
+            return await call()
         except httpx.TransportError as e:
             reason = f"{what}: {type(e).__name__}"
             if attempt == attempts:
@@ -95,24 +111,29 @@ async def post_idempotent(client: httpx.AsyncClient, url: str, body: dict, heade
             stats["retries"][reason] += 1
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
-            continue
-        if response.status_code >= 400:
-            stats["failures"][f"{what}: HTTP {response.status_code} {response.text[:120]}"] += 1
-            return None
-        return response
     raise AssertionError("unreachable")
+
+
+async def post_idempotent(client: httpx.AsyncClient, url: str, body: dict, headers: dict[str, str], what: str,
+                          stats: dict[str, Counter[str]], attempts: int = 6) -> httpx.Response | None:
+    """POST a command that carries its command_id, with retries. None when it failed; the reason is counted."""
+    response = await with_retries(lambda: client.post(url, json=body, headers=headers), what, stats, attempts)
+    if response is not None and response.status_code >= 400:
+        stats["failures"][f"{what}: HTTP {response.status_code} {response.text[:120]}"] += 1
+        return None
+    return response
 
 
 async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: float,
                    rate: float | None = None, on_submitted: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Submit n complaints (as fast as allowed, or `rate` per second) and time each to its notifications.
 
-    Waits until every complaint it did submit has completed (or was lost: its registration or
-    determination failed for good), or `timeout`; never for a complaint it lost.
+    Waits until every complaint it did submit has completed (or was lost: its registration, dispatch
+    or determination failed for good), or `timeout`; never for a complaint it lost.
     """
     submitted: dict[str, float] = {}
     completed: dict[str, float] = {}
-    lost: set[str] = set()  # submitted, but its determination failed for good
+    lost: set[str] = set()  # submitted, but its dispatch or determination failed for good
     notices: dict[str, int] = {}
     stats: dict[str, Counter[str]] = {"failures": Counter(), "retries": Counter()}
     pending_submissions = n
@@ -120,18 +141,40 @@ async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: flo
     limit = asyncio.Semaphore(concurrency)
     tokens = Tokens(cluster)
     branches = access.branches()
-    consumer = AIOKafkaConsumer(events_topic(QUALITY), events_topic(NOTIFY),
+    consumer = AIOKafkaConsumer(events_topic(ROUTING), events_topic(QUALITY), events_topic(NOTIFY),
                                 bootstrap_servers=cluster.bootstrap_servers, auto_offset_reset="earliest",
                                 enable_auto_commit=False, group_id=f"bench-{time.time_ns()}",
                                 fetch_max_wait_ms=20)
     await consumer.start()
+    loop = asyncio.get_running_loop()
+    # The dispatch helper is the demo's and the tests' (synchronous): it runs on threads of its own.
+    hq_clerks = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="hq-clerk")
+    reader = httpx.Client(timeout=60, headers=tokens.operator(),
+                          limits=httpx.Limits(max_connections=concurrency * 2))
 
     def check_done() -> None:
         if pending_submissions == 0 and all(c in completed or c in lost for c in submitted):
             all_done.set()
 
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency * 2)) as client:
-        determinations: set[asyncio.Task[None]] = set()
+        steps: set[asyncio.Task[None]] = set()
+
+        async def dispatch(complaint_id: str, form_number: str) -> None:
+            command_id = str(uuid4())  # one command id for all its retries
+
+            async def call() -> dict[str, Any]:
+                async with limit:
+                    return await loop.run_in_executor(hq_clerks, functools.partial(
+                        dispatch_on_site, reader, cluster.url(ROUTING), complaint_id, tokens.hq_clerk(),
+                        command_id=command_id))
+            try:
+                done = await with_retries(call, "dispatch", stats)
+            except (RuntimeError, TimeoutError) as e:  # refused, or never routed
+                stats["failures"][f"dispatch: {str(e).split('refused: ', 1)[-1][:120]}"] += 1
+                done = None
+            if done is None:
+                lost.add(complaint_id)
+                check_done()
 
         async def determine(complaint_id: str, form_number: str) -> None:
             body = samples.obvious_defect_determination()  # one command_id for all its retries
@@ -143,12 +186,14 @@ async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: flo
                 lost.add(complaint_id)
                 check_done()
 
-        opened_early: dict[str, str] = {}  # opened before this client saw its own receipt
+        #: The step each event calls for, by the person who takes it.
+        act = {"ComplaintRouted": dispatch, "QualityInvestigationOpened": determine}
+        early: dict[str, list[tuple[str, str]]] = {}  # seen before this client saw its own receipt
 
-        def start_determination(complaint_id: str, form_number: str) -> None:
-            task = asyncio.create_task(determine(complaint_id, form_number))
-            determinations.add(task)
-            task.add_done_callback(determinations.discard)
+        def start(step: str, complaint_id: str, form_number: str) -> None:
+            task = asyncio.create_task(act[step](complaint_id, form_number))
+            steps.add(task)
+            task.add_done_callback(steps.discard)
 
         async def listen() -> None:
             while not all_done.is_set():
@@ -157,15 +202,17 @@ async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: flo
                 for records in batch.values():
                     for record in records:
                         event = json.loads(record.value)
-                        cid = event["complaint_id"]
-                        if event["event_type"] == "QualityInvestigationOpened":
+                        cid, kind = event["complaint_id"], event["event_type"]
+                        if kind == "ComplaintRouted" and event["destination"] != "hq_clerk":
+                            continue  # the dispatch's own routing to quality
+                        if kind in act:
                             if cid in submitted:
-                                start_determination(cid, event["form_number"])
+                                start(kind, cid, event["form_number"])
                             else:  # another run's complaint, or our receipt is still on its way
-                                opened_early[cid] = event["form_number"]
-                        elif event["event_type"] == "NotificationRecorded":
+                                early.setdefault(cid, []).append((kind, event["form_number"]))
+                        elif kind == "NotificationRecorded":
                             notices[cid] = notices.get(cid, 0) + 1
-                            if notices[cid] == 3:
+                            if notices[cid] == NOTICES:
                                 completed.setdefault(cid, now)
                 check_done()
 
@@ -183,8 +230,8 @@ async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: flo
                     submitted[complaint_id] = started
                     if on_submitted is not None:
                         on_submitted(len(submitted))
-                    if complaint_id in opened_early:
-                        start_determination(complaint_id, opened_early.pop(complaint_id))
+                    for step, form_number in early.pop(complaint_id, []):
+                        start(step, complaint_id, form_number)
             finally:
                 pending_submissions -= 1
                 check_done()
@@ -206,9 +253,11 @@ async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: flo
             pass
         all_done.set()
         await listener
-        for task in list(determinations):
+        for task in list(steps):
             task.cancel()
         await consumer.stop()
+    hq_clerks.shutdown(wait=False, cancel_futures=True)
+    reader.close()
     mine = {c: completed[c] for c in submitted if c in completed}
     latencies = sorted(mine[c] - submitted[c] for c in mine)
     end = max(mine.values()) if mine else time.perf_counter()
@@ -265,7 +314,7 @@ def main() -> None:
     print(f"saturated: all {args.complaints} submitted at once, {args.concurrency} in flight")
     print(f"completed end to end          {path['completed']} / {args.complaints}")
     print(f"registrations accepted        {path['submit_rate']:8.1f} complaints/s (POST /complaints)")
-    print(f"end-to-end throughput         {path['throughput']:8.1f} complaints/s (submission to 3rd notification)")
+    print(f"end-to-end throughput         {path['throughput']:8.1f} complaints/s (submission to its last notification)")
     print(f"latency submission -> notify  p50 {path['p50'] * 1000:7.0f} ms   p99 {path['p99'] * 1000:7.0f} ms   "
           f"max {path['max'] * 1000:7.0f} ms")
     report_failures(path)

@@ -2,9 +2,11 @@
 something breaks: each service SIGKILLed in turn; the broker restarted empty while one
 consumer lags; a service's database connections cut mid-batch (through a TCP proxy).
 
-After each: every complaint completes (three notifications recorded and delivered), no
-store holds a duplicate business event, no notification is delivered twice, and the time
-to recover is printed.
+The load acts as the people would: the HQ clerk dispatches the regional manager on site for each
+complaint routing routed to them, and the regional manager records the determination of each
+investigation quality opens. After each fault: every complaint completes (its four notifications
+recorded and delivered), no store holds a duplicate business event, no notification is delivered
+twice, and the time to recover is printed.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from services.common.devbroker import DevBroker
 from services.common.republish import service_application
 from services.common.settings import ServiceSettings
 from services.demo import samples
+from services.demo.journey import dispatch_on_site
 from tests.support import postgres
 from tests.support.tcp_proxy import TcpProxy
 
@@ -34,13 +37,20 @@ pytestmark = pytest.mark.faults
 INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = ServiceName
 N = 200
 
+#: The notices of one complaint: the customer told of the on-site visit (the dispatch), then the
+#: customer, the general manager and the management representative told of the decision.
+NOTICES = 4
+
 #: What each service's store holds per complaint when the journey is complete: these events
 #: exactly this often, and any other event (notify's waiting for a contact) at most once.
 EXPECTED = {
-    ROUTING: Counter({"Opened": 1, "Routed": 1}),
+    # Routed to the HQ clerk, then (the dispatch: one command taken) to quality; who must act: at
+    # opening, after the dispatch; the customer told of the visit.
+    ROUTING: Counter({"Opened": 1, "Routed": 2, "Detailed": 1, "ComplaintClassified": 1, "ActionsAwaited": 2,
+                      "CommandTaken": 1, "QualityCaseTriaged": 1, "ProgressMilestoneReached": 1}),
     QUALITY: Counter({"Opened": 1, "DeterminationRecorded": 1}),
     BILLING: Counter({"Allocated": 1}),
-    NOTIFY: Counter({"Recorded": 3}),
+    NOTIFY: Counter({"Recorded": NOTICES}),
 }
 
 
@@ -61,6 +71,8 @@ class Faults:
         self.cluster.start()
         self.clerk = self.cluster.auth(**samples.CLERK)
         self.manager = self.cluster.auth(**samples.MANAGER)
+        self.hq_clerk = self.cluster.auth(**samples.HQ_CLERK)
+        self.operator = self.cluster.auth(**samples.OPERATOR)
         self.submitted: list[str] = []
 
     def stop(self) -> None:
@@ -92,26 +104,44 @@ class Faults:
         with ThreadPoolExecutor(max_workers=8) as pool:
             self.submitted += list(pool.map(one, range(n)))
 
-    def determine_in_background(self) -> threading.Event:
-        """Act as the regional managers: record the on-site determination of every investigation
-        quality opens (the same command id per complaint, so a repeat is the same command)."""
+    def act_in_background(self) -> threading.Event:
+        """Act as the HQ clerk and the regional managers: dispatch on site every complaint routing
+        routed and not yet triaged, record the on-site determination of every investigation quality
+        opens (the same command id per complaint and step, so a repeat is the same command)."""
         stop = threading.Event()
 
+        def dispatch(complaint_id: str) -> str | None:
+            try:
+                with httpx.Client(timeout=10, headers=self.operator) as client:
+                    dispatch_on_site(client, self.cluster.url(ROUTING), complaint_id, self.hq_clerk, timeout=5,
+                                     command_id=str(uuid5(NAMESPACE_URL, f"dispatch:{complaint_id}")))
+                return complaint_id
+            except Exception:  # noqa: BLE001 - routing is down or its store is cut: next round
+                return None
+
+        def determine(complaint_id: str) -> str | None:
+            body = samples.obvious_defect_determination() | {
+                "command_id": str(uuid5(NAMESPACE_URL, f"determination:{complaint_id}"))}
+            try:
+                r = self.post(f"{self.cluster.url(QUALITY)}/complaints/{complaint_id}/on-site-determination",
+                              body, self.manager, attempts=4)
+            except AssertionError:
+                return None
+            return complaint_id if r.status_code in (200, 201) else None
+
         def loop() -> None:
-            done: set[str] = set()
-            while not stop.is_set():
-                for complaint_id in self.stored(QUALITY, "Opened") - done:
-                    body = samples.obvious_defect_determination() | {
-                        "command_id": str(uuid5(NAMESPACE_URL, f"determination:{complaint_id}"))}
-                    try:
-                        r = self.post(f"{self.cluster.url(QUALITY)}/complaints/{complaint_id}/on-site-determination",
-                                      body, self.manager, attempts=4)
-                    except AssertionError:
-                        continue
-                    if r.status_code in (200, 201):
-                        done.add(complaint_id)
-                stop.wait(0.3)
-        threading.Thread(target=loop, daemon=True, name="determinations").start()
+            dispatched: set[str] = set()
+            determined: set[str] = set()
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                while not stop.is_set():
+                    routing = self.stored_events(ROUTING)
+                    to_dispatch = {c for (c, name) in routing if name == "Routed"} - dispatched - \
+                        {c for (c, name) in routing if name == "QualityCaseTriaged"}
+                    dispatched |= {c for c in pool.map(dispatch, sorted(to_dispatch)) if c}
+                    to_determine = self.stored(QUALITY, "Opened") - determined
+                    determined |= {c for c in pool.map(determine, sorted(to_determine)) if c}
+                    stop.wait(0.3)
+        threading.Thread(target=loop, daemon=True, name="hq-clerk-and-managers").start()
         return stop
 
     # --- stores --------------------------------------------------------------------------------
@@ -126,15 +156,18 @@ class Faults:
         finally:
             app.close()
 
-    def stored(self, service: ServiceName, event: str) -> set[str]:
+    def stored_events(self, service: ServiceName) -> Counter:
         try:
-            return {c for (c, name) in self.events(service) if name == event}
+            return self.events(service)
         except Exception:  # noqa: BLE001 - the store is being cut: try again next round
-            return set()
+            return Counter()
+
+    def stored(self, service: ServiceName, event: str) -> set[str]:
+        return {c for (c, name) in self.stored_events(service) if name == event}
 
     def complete(self) -> set[str]:
         recorded = Counter(c for (c, name), n in self.events(NOTIFY).items() if name == "Recorded" for _ in range(n))
-        return {c for c in self.submitted if recorded[c] >= 3}
+        return {c for c in self.submitted if recorded[c] >= NOTICES}
 
     def wait_complete(self, timeout: float = 180.0) -> float:
         started = time.monotonic()
@@ -160,7 +193,7 @@ class Faults:
         return ids
 
     def delivered_all(self) -> bool:
-        return sum(self.deliveries().values()) >= 3 * len(self.submitted)
+        return sum(self.deliveries().values()) >= NOTICES * len(self.submitted)
 
     def assert_exactly_once(self) -> None:
         for service, expected in EXPECTED.items():
@@ -173,7 +206,7 @@ class Faults:
                 assert all(n == 1 for name, n in got.items() if name not in expected), (service, complaint, got)
         duplicates = {notice: n for notice, n in self.deliveries().items() if n > 1}
         assert not duplicates, f"delivered more than once: {duplicates}"
-        assert sum(self.deliveries().values()) == 3 * len(self.submitted)
+        assert sum(self.deliveries().values()) == NOTICES * len(self.submitted)
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +219,7 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
 
 
 def test_each_service_killed_in_turn(faults: Faults) -> None:
-    stop = faults.determine_in_background()
+    stop = faults.act_in_background()
     try:
         submitter = threading.Thread(target=faults.submit)
         submitter.start()
@@ -207,7 +240,7 @@ def test_each_service_killed_in_turn(faults: Faults) -> None:
 def test_broker_restarted_empty_while_billing_lags(faults: Faults) -> None:
     before = len(faults.submitted)
     faults.cluster.stop_service(BILLING)
-    stop = faults.determine_in_background()
+    stop = faults.act_in_background()
     try:
         faults.submit()
         new = set(faults.submitted[before:])
@@ -229,7 +262,7 @@ def test_broker_restarted_empty_while_billing_lags(faults: Faults) -> None:
 
 
 def test_database_connections_cut_mid_batch(faults: Faults) -> None:
-    stop = faults.determine_in_background()
+    stop = faults.act_in_background()
     try:
         submitter = threading.Thread(target=faults.submit)
         submitter.start()
