@@ -107,21 +107,27 @@ def fuzz_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClus
         yield running
 
 
+def register_quality_complaints(cluster: LocalCluster, client: httpx.Client,
+                                branches: tuple[str, ...]) -> dict[UUID, str]:
+    """One product complaint registered at each branch by its clerk: complaint id -> branch."""
+    complaints: dict[UUID, str] = {}
+    for branch in branches:
+        response = client.post(f"{cluster.url(ServiceName.INTAKE)}/complaints", json=samples.quality_complaint(branch),
+                               headers=cluster.auth(**samples.clerk_of(branch)))
+        assert response.status_code == 201, response.text
+        complaints[UUID(response.json()["complaint_id"])] = branch
+    return complaints
+
+
 @pytest.fixture(scope="module")
 def seeded(fuzz_cluster: LocalCluster) -> dict[UUID, str]:
     """Product complaints registered before the run (id -> branch). Routing gives each to the HQ
     clerk (§5.3.3); the first `ON_SITE` are dispatched on site, so quality opens their investigation
     (awaited, but the run goes on without it: quality's positive cases then meet only 404s); the
     others stay with the HQ clerk (routing's own run has complaints of its own: `routing_seeded`)."""
-    complaints: dict[UUID, str] = {}
     routing, quality = fuzz_cluster.url(ServiceName.ROUTING), fuzz_cluster.url(ServiceName.QUALITY)
     with httpx.Client(timeout=15, headers=fuzz_cluster.auth(**samples.OPERATOR)) as client:
-        for branch in SEEDED_BRANCHES:
-            response = client.post(f"{fuzz_cluster.url(ServiceName.INTAKE)}/complaints",
-                                   json=samples.quality_complaint(branch),
-                                   headers=fuzz_cluster.auth(**samples.clerk_of(branch)))
-            assert response.status_code == 201, response.text
-            complaints[UUID(response.json()["complaint_id"])] = branch
+        complaints = register_quality_complaints(fuzz_cluster, client, SEEDED_BRANCHES)
         try:
             for complaint_id in complaints:
                 wait_for_events(client, routing, str(complaint_id), "Routed", timeout=30)
@@ -143,14 +149,8 @@ def routing_seeded(fuzz_cluster: LocalCluster, seeded: dict[UUID, str]) -> dict[
     """Product complaints registered when routing's run starts (after intake's, which may withdraw
     the first seeded ones), left with the HQ clerk: routing's positive cases take them through
     triage, follow-up, closure, dispute and ruling (201s), the later ones meeting 409s."""
-    complaints: dict[UUID, str] = {}
     with httpx.Client(timeout=15, headers=fuzz_cluster.auth(**samples.OPERATOR)) as client:
-        for branch in ROUTING_BRANCHES:
-            response = client.post(f"{fuzz_cluster.url(ServiceName.INTAKE)}/complaints",
-                                   json=samples.quality_complaint(branch),
-                                   headers=fuzz_cluster.auth(**samples.clerk_of(branch)))
-            assert response.status_code == 201, response.text
-            complaints[UUID(response.json()["complaint_id"])] = branch
+        complaints = register_quality_complaints(fuzz_cluster, client, ROUTING_BRANCHES)
         try:
             for complaint_id in complaints:
                 wait_for_events(client, fuzz_cluster.url(ServiceName.ROUTING), str(complaint_id), "Routed",
