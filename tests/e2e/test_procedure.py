@@ -242,7 +242,8 @@ def quality_answered_directly(w: Walk) -> None:
     w.step("direct-answer", HQ, "awaiting_follow_up", channel="phone",
            answer="The film at the seam is assembly grease sweating out: wipe it after 50 hours; nothing leaks.")
     assert w.case()["handler"] == HQ["user"], "the HQ clerk who answered handled it"
-    assert {d["kind"]: d["status"] for d in w.deadlines()} == {"on_site_visit": "met"}, "no visit is due"
+    assert {d["kind"]: d["status"] for d in w.deadlines()} == {"on_site_visit": "met", "cause_and_solution": "met"}, \
+        "no visit is due, and the answer is the handler's cause and solution"
     w.follow_up_and_close("answered_directly")
     assert history(w.client, w.cluster.url(QUALITY), w.id) == [], "never routed to quality"
 

@@ -1546,18 +1546,10 @@ def _other_with_handler() -> Journey:
     return j
 
 
-CAUSE_CLOCK_BUG = (
-    "BUG: the cause_and_solution deadline (domain.md, deadlines at a glance: 1 working day from the handler's "
-    "assignment) starts on ComplaintRouted to supervisor/regional_manager/responsible_department, not on "
-    "HandlerAssigned: it runs before anyone is named, and a complaint routed to the HQ clerk (subject other) never "
-    "gets one although the case then awaits the handler's cause-and-solution naming that deadline kind")
-
-
 @pytest.mark.parametrize(("reach", "step", "kind"), [
     pytest.param(_quality_decided, "customer-reply", DeadlineKind.CUSTOMER_REPLY, id="after-a-quality-decision"),
     pytest.param(_other_with_handler, "cause-and-solution", DeadlineKind.CAUSE_AND_SOLUTION,
-                 id="cause-and-solution-of-an-other-complaint", marks=pytest.mark.xfail(strict=True,
-                                                                                        reason=CAUSE_CLOCK_BUG)),
+                 id="cause-and-solution-of-an-other-complaint"),
     pytest.param(_ruled, "customer-reply", DeadlineKind.CUSTOMER_REPLY, id="after-a-ruling",
                  marks=_one_clock("customer_reply clock per complaint")),
     pytest.param(_regional_redo, "cause-and-solution", DeadlineKind.CAUSE_AND_SOLUTION,
@@ -1592,7 +1584,6 @@ def test_the_inbox_of_an_answered_inquiry_or_suggestion_says_it_is_closed(kind: 
     assert (j.awaited().state, j.awaited().actions) == (S.CLOSED, [])
 
 
-@pytest.mark.xfail(strict=True, reason=CAUSE_CLOCK_BUG)
 @pytest.mark.parametrize("subject", ["policy_service", "transport_packaging", "other"])
 def test_the_cause_and_solution_clock_starts_when_the_handler_is_named(subject: str) -> None:
     j = Journey(subject=subject)

@@ -565,9 +565,6 @@ class CaseMachine(RuleBasedStateMachine):
             if action["deadline_kind"] is None or action["due_at"] is not None:
                 continue
             kind = c.DeadlineKind(action["deadline_kind"])
-            if kind is c.DeadlineKind.CAUSE_AND_SOLUTION and case.destination == "hq_clerk":
-                event("known bug: no cause_and_solution clock (test_case.CAUSE_CLOCK_BUG)")
-                continue
             key = case.memo["memo_id"] if case.memo and kind in (c.DeadlineKind.MEMO_DISPATCH,
                                                                  c.DeadlineKind.DEPARTMENT_REPLY) else None
             try:

@@ -533,6 +533,7 @@ class ComplaintCase(ComplaintAggregate):
                      resolution_summary=f"Withdrawn by the customer: {reason}", subject=self.subject,
                      severity=self.severity, kind=self.kind, received_at=self.received_at or at,
                      customer_agrees=None)
+        self._archive(meta, at)  # §5.8: what was produced before the withdrawal is archived too
 
     def answered_at_intake(self, meta: EventMeta, summary: str, at: datetime) -> None:
         """An inquiry or suggestion answered at intake: the case closes and is archived (once)."""
