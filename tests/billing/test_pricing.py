@@ -248,6 +248,13 @@ def test_a_malformed_price_is_refused_naming_it(tmp_path: Path, section: str, ke
         load_prices(write(tmp_path, "prices.yaml", data))
 
 
+def test_a_price_list_without_the_repair_rate_is_refused(tmp_path: Path) -> None:
+    data = raw(PRICES_PATH)
+    data["labour"] = {"painting": "60.00"}
+    with pytest.raises(PricingDataError, match="labour: the `repair` rate"):
+        load_prices(write(tmp_path, "prices.yaml", data))
+
+
 def test_a_price_list_without_version_is_refused(tmp_path: Path) -> None:
     data = raw(PRICES_PATH)
     del data["version"]
@@ -278,6 +285,9 @@ def test_a_price_list_without_version_is_refused(tmp_path: Path) -> None:
     (("obvious_misuse", "fixed_on_site", True), dict(quality_outcome="obvious_misuse"), "quality_outcome"),
     (("cannot_be_determined", None, True), dict(quality_outcome="cannot_be_determined"), "quality_outcome"),
     (("cannot_be_determined", None, "yes"), {}, "within_warranty"),
+    (("obviously_fine", None, True), {}, "determination"),
+    (("obvious_misuse", "glued_it", True), {}, "misuse_resolution"),
+    (("cannot_be_determined", None, True), dict(quality_outcome="force_majeure"), "quality_outcome"),
 ])
 def test_inputs_that_cannot_be_priced_are_refused(args: tuple, kwargs: dict, field: str) -> None:
     with pytest.raises(PricingError) as refused:

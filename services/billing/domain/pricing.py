@@ -26,6 +26,7 @@ PRICES_PATH = HERE / "prices.yaml"
 RULES_PATH = HERE / "cost_rules.yaml"
 
 ZERO = Decimal("0.00")
+LABOUR_RATE = "repair"
 PENDING = "pending"
 WARRANTIES = ("within", "outside", "any")
 TRANSPORT = (CostItem.RETURN_TRANSPORT, CostItem.DELIVERY_TRANSPORT)
@@ -121,7 +122,10 @@ def load_prices(path: Path = PRICES_PATH) -> PriceList:
     version = _version(data, path)
     if data.get("currency", "CNY") != "CNY":
         raise PricingDataError(f"{path}: currency must be CNY")
-    return PriceList(version, *(_amounts(data.get(key), f"{path} {key}") for key in ("products", "parts", "labour")))
+    prices = PriceList(version, *(_amounts(data.get(key), f"{path} {key}") for key in ("products", "parts", "labour")))
+    if LABOUR_RATE not in prices.labour:
+        raise PricingDataError(f"{path} labour: the `{LABOUR_RATE}` rate per hour is missing")
+    return prices
 
 
 def _enum(kind: type, value: Any, where: str) -> Any:
@@ -261,6 +265,13 @@ def _hours(value: Any) -> Decimal:
     return Decimal(value)
 
 
+def _given(kind: type, value: Any, field: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        raise PricingError(field, f"unknown {kind.__name__} {value!r}") from None
+
+
 def _transport_kind(kind: Any) -> CostItem:
     if kind not in {item.value for item in TRANSPORT}:
         raise PricingError("transport_incurred", f"{kind!r} is not transport: one of {', '.join(TRANSPORT)}")
@@ -269,11 +280,11 @@ def _transport_kind(kind: Any) -> CostItem:
 
 def _case(determination: Any, misuse_resolution: Any, quality_outcome: Any
           ) -> tuple[Determination, MisuseResolution | None, str | None]:
-    determination = Determination(determination)
+    determination = _given(Determination, determination, "determination")
     if determination is Determination.OBVIOUS_MISUSE:
         if misuse_resolution is None:
             raise PricingError("misuse_resolution", "required for obvious misuse")
-        resolution = MisuseResolution(misuse_resolution)
+        resolution = _given(MisuseResolution, misuse_resolution, "misuse_resolution")
     elif misuse_resolution is not None:
         raise PricingError("misuse_resolution", "only for obvious misuse")
     else:
@@ -284,7 +295,7 @@ def _case(determination: Any, misuse_resolution: Any, quality_outcome: Any
         return determination, resolution, None
     if quality_outcome is None:
         return determination, None, PENDING
-    outcome = Determination(quality_outcome)
+    outcome = _given(Determination, quality_outcome, "quality_outcome")
     if outcome is Determination.CANNOT_BE_DETERMINED:
         raise PricingError("quality_outcome", "the quality department decides: defect or misuse")
     return determination, None, outcome.value
@@ -341,7 +352,7 @@ def price(determination: Determination | str, misuse_resolution: MisuseResolutio
             if not parts:
                 out.append(line(spec, ZERO, "no parts"))
         elif spec.pricing == "labour_hours_x_rate":
-            rate = prices.labour["repair"]
+            rate = prices.labour[LABOUR_RATE]
             out.append(line(spec, hours * rate, f"{hours} h at {rate}/h"))
         else:  # as_incurred
             incurred = [t for t in transport if t[0] is spec.item]
