@@ -80,7 +80,7 @@ def _open(event: ComplaintRegistered, uow: UnitOfWork, serious: SeriousRules | N
     case.route(meta)
     is_serious = serious is not None and serious.applies(event.severity, event.channel)
     case.detail(meta, customer=event.customer, channel=event.channel, complained_about=event.complained_about,
-                demand=event.demand, region=access_rules().region_of(event.branch), serious=is_serious)
+                region=access_rules().region_of(event.branch), serious=is_serious)
     if is_serious:
         case.escalate_serious(
             meta, reasons=[r.value for r in serious.reasons(event.serious_reasons, event.channel)],
@@ -176,16 +176,16 @@ class RoutingPolicy:
         before = {identity: len(a.pending_events) for identity, a in uow.aggregates.items()}
         route(event, uow, self.serious, self.repeat_window)
         self.deadlines.react(event, uow)
-        self.follow_up(uow, before, EventMeta.from_upstream(event, ROUTING) if event.complaint_id else None)
+        self.follow_up(uow, before, EventMeta.from_upstream(event, ROUTING))
 
-    def follow_up(self, uow: UnitOfWork, before: dict[UUID, int], meta: EventMeta | None) -> None:
+    def follow_up(self, uow: UnitOfWork, before: dict[UUID, int], meta: EventMeta) -> None:
         """After a change: deadlines react to routing's own new events, then each changed case
         publishes who must act now (with the due times just planned)."""
         for own in own_new_events(uow, before):
             self.deadlines.react(own, uow)
         for identity, aggregate in list(uow.aggregates.items()):
             if isinstance(aggregate, ComplaintCase) and len(aggregate.pending_events) > before.get(identity, 0):
-                aggregate.refresh_awaited(meta or aggregate.meta, lambda kind: due_of(uow, aggregate, kind))
+                aggregate.refresh_awaited(meta, lambda kind: due_of(uow, aggregate, kind))
 
 
 def due_of(uow: UnitOfWork, case: ComplaintCase, kind: DeadlineKind) -> datetime | None:

@@ -77,7 +77,7 @@ def observable(case: ComplaintCase) -> dict[str, Any]:
         "trail": len(case.trail), "awaited": case.awaited, "closed": case.closed, "version": case.version,
         "remedy_delivered": case.remedy_delivered, "follow_up_attempts": case.follow_up_attempts,
         "link_pending": case.link_pending, "dispute": case.dispute, "memo": case.memo, "track": case.track,
-        "compensation": case.compensation, "disputed": case.disputed, "handled": set(case.handled),
+        "compensation": case.compensation, "disputed": case.disputed, "fingerprints": dict(case.fingerprints),
         "fingerprints": dict(case.fingerprints), "negotiator": case.negotiator, "repeat_of": case.repeat_of,
     }
 

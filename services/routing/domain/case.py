@@ -20,8 +20,7 @@ from pydantic_core import to_jsonable_python
 
 from contracts import routing as c
 from contracts.envelope import Actor, Role
-from contracts.quality import Determination, MisuseResolution
-from contracts.registration import Channel, Customer, ProductDetails, RequestKind, Severity, Subject
+from contracts.registration import Channel, Customer, ProductDetails, RequestKind, Subject
 from contracts.routing import (
     AuthorityLevel, CaseState, ClosureOutcome, ComplaintClosed, ComplaintRouted, DeadlineKind, Destination,
     DisputeForum, DisputeKind, FollowUpOutcome, HandlingTrack, Milestone, Satisfaction, SeriousComplaintEscalated,
@@ -46,7 +45,7 @@ class WrongState(DomainError):
         self.state = state
 
 
-def initial_track(subject: str, severity: str, channel: str | None, serious: bool) -> HandlingTrack:
+def initial_track(subject: str, serious: bool) -> HandlingTrack:
     """The §5.3 track a complaint starts on; the regional manager may take a regional one to HQ."""
     if serious:
         return HandlingTrack.SENIOR_MANAGEMENT
@@ -116,7 +115,7 @@ class ComplaintCase(ComplaintAggregate):
             case.destination = self.destination
             if self.destination == Destination.QUALITY_DEPARTMENT.value:
                 case.state = S.WITH_QUALITY
-            elif getattr(case, "state", None) is None:
+            elif case.state is None:
                 case.state = case._first_state()
 
     @event(Routed)
@@ -173,7 +172,6 @@ class ComplaintCase(ComplaintAggregate):
         customer: Customer
         channel: str
         complained_about: str | None
-        demand: str | None
         region: str | None
         serious: bool
 
@@ -181,13 +179,12 @@ class ComplaintCase(ComplaintAggregate):
             case.customer = self.customer
             case.channel = self.channel
             case.complained_about = self.complained_about
-            case.demand = self.demand
             case.region = self.region
             case.serious = self.serious
 
     @event(Detailed)
     def _detailed(self, meta: EventMeta, customer: Customer, channel: str, complained_about: str | None,
-                  demand: str | None, region: str | None, serious: bool) -> None:
+                  region: str | None, serious: bool) -> None:
         pass
 
     class QualityDecisionTaken(ComplaintAggregate.Event):
@@ -199,7 +196,6 @@ class ComplaintCase(ComplaintAggregate):
         source: str
 
         def apply(self, case: ComplaintCase) -> None:
-            case.reply_draft = self.decision
             case.remedy = self.decision
             case.remedy_delivered = self.remedy_delivered or case.quality_remedy_done
             case.cause_given = True
@@ -249,7 +245,7 @@ class ComplaintCase(ComplaintAggregate):
         id is refused (409, `command_id`)."""
         known = self.fingerprints.get(str(command_id))
         if known is None:
-            return self.repeated(command_id)
+            return False
         if known != fingerprint:
             raise DomainError(f"command_id {command_id} was already used for another step or other fields; "
                               "send a new command_id", field="command_id")
@@ -259,14 +255,14 @@ class ComplaintCase(ComplaintAggregate):
 
     _DEFAULTS: ClassVar[dict[str, Any]] = {
         "state": None, "track": None, "customer": None, "channel": None, "complained_about": None,
-        "demand": None, "region": None, "serious": False, "handler": None, "cause_given": False,
-        "memo": None, "memo_dispatched": False, "staff_department": None, "chain": [], "next_level": None,
-        "reply_draft": None, "remedy": None, "compensation": None, "company_cost": None, "approved_by": None,
-        "approved_level": None, "remedy_delivered": True, "follow_up_attempts": 0, "follow_up": None,
+        "region": None, "serious": False, "handler": None, "cause_given": False,
+        "memo": None, "memo_dispatched": False, "dispatched_to": None, "chain": [], "next_level": None,
+        "remedy": None, "compensation": None, "company_cost": None, "approved_by": None,
+        "remedy_delivered": True, "follow_up_attempts": 0, "follow_up": None,
         "answered_directly": False, "dispute": None, "disputed": False, "meeting_held": False,
         "negotiator": None, "repeat_of": None, "link_pending": False, "regional_manager": None,
-        "awaited": None, "trail": [], "attachments": [], "handled": set(), "unreasonable": False,
-        "staff_over_authority": False, "was_closed": False, "replied": False, "valid": None,
+        "awaited": None, "trail": [], "attachments": [],
+        "staff_over_authority": False, "replied": False, "valid": None,
         "repeats": [], "quality_remedy_done": False, "awaited_state": None,
         "fingerprints": {},
     }
@@ -292,9 +288,6 @@ class ComplaintCase(ComplaintAggregate):
     def _on(self, fact: Any) -> None:
         """Apply a published fact (the classes made from `FACTS` below)."""
         name = type(fact).__name__
-        causation = fact.meta.causation_id
-        if causation is not None and fact.meta.actor.role is not Role.SYSTEM:
-            self.handled.add(causation)
         if name not in _NOT_DECISIONS:
             self.trail.append({"at": _json(fact.timestamp), "step": name, "by": fact.meta.actor.user_id,
                                "role": fact.meta.actor.role.value, "summary": _summary(name, fact)})
@@ -311,7 +304,6 @@ class ComplaintCase(ComplaintAggregate):
     def _apply_CauseAndSolutionProposed(self, f: Any) -> None:
         self.cause_given = True
         self.valid = f.valid
-        self.reply_draft = f.proposed_solution
         self.compensation = f.compensation
         self.company_cost = f.company_cost
 
@@ -334,19 +326,17 @@ class ComplaintCase(ComplaintAggregate):
 
     def _apply_InternalMemoDispatched(self, f: Any) -> None:
         self.memo_dispatched = True
-        self.staff_department = f.department
+        self.dispatched_to = f.department
         self.state = S.WITH_DEPARTMENT
 
     def _apply_StaffComplaintInvestigated(self, f: Any) -> None:
         self.cause_given = True
         self.valid = f.substantiated
-        self.reply_draft = f.opinion
         self.compensation = f.compensation
         self.staff_over_authority = f.exceeds_supervisor_authority
 
     def _apply_DepartmentReplyReceived(self, f: Any) -> None:
         self.cause_given = True
-        self.reply_draft = f.reply
         self.remedy = f.proposed_remedy
         self.compensation = f.compensation
         self.attachments.extend(f.attachments)
@@ -354,18 +344,15 @@ class ComplaintCase(ComplaintAggregate):
     def _apply_ApprovalRequested(self, f: Any) -> None:
         self.chain = [str(level) for level in f.chain]
         self.next_level = str(f.next_level)
-        self.reply_draft = f.proposed_reply
         self.remedy = f.remedy
         self.compensation = f.compensation
         self.state = S.AWAITING_APPROVAL
 
     def _apply_ReplyApproved(self, f: Any) -> None:
-        self.reply_draft = f.approved_reply
         self.remedy = f.remedy
         self.compensation = f.compensation
         self.company_cost = f.company_cost
         self.approved_by = f.approver
-        self.approved_level = str(f.authority_level)
         if f.final:
             self.next_level = None
             self.remedy_delivered = f.remedy is None and f.compensation is None
@@ -407,7 +394,6 @@ class ComplaintCase(ComplaintAggregate):
     def _apply_DisputeRaised(self, f: Any) -> None:
         self.dispute = {"dispute_id": str(f.dispute_id), "forum": str(f.forum), "kind": str(f.dispute_kind)}
         self.disputed = True
-        self.was_closed = self.was_closed or f.reopened
         self.closed = False
         self.follow_up_attempts = 0
         self.follow_up = None
@@ -415,15 +401,11 @@ class ComplaintCase(ComplaintAggregate):
 
     def _apply_DisputeRuled(self, f: Any) -> None:
         self.dispute = None
-        self.reply_draft = f.ruling
         if f.remedy is not None:  # a new remedy is owed; without one, a remedy still owed stays owed
             self.remedy = f.remedy
             self.remedy_delivered = False
         self.approved_by = f.ruled_by
         self.state = S.AWAITING_CUSTOMER_REPLY
-
-    def _apply_UnreasonableDemandRecorded(self, f: Any) -> None:
-        self.unreasonable = True
 
     def _apply_UrgentMeetingHeld(self, f: Any) -> None:
         self.meeting_held = True
@@ -455,9 +437,6 @@ class ComplaintCase(ComplaintAggregate):
         self.trigger_event(FACTS[name], meta=meta, **fields)
 
     # --- questions -----------------------------------------------------------------------------
-
-    def repeated(self, command_id: UUID) -> bool:
-        return command_id in self.handled
 
     def deadline_keys(self) -> dict[str, str]:
         """The keys of the case's keyed deadlines now (its current memo's)."""
@@ -495,12 +474,12 @@ class ComplaintCase(ComplaintAggregate):
                      product=self.product)
 
     def detail(self, meta: EventMeta, customer: Customer, channel: str, complained_about: str | None,
-               demand: str | None, region: str | None, serious: bool) -> None:
+               region: str | None, serious: bool) -> None:
         """Keep the registration's details and classify the case onto its first track."""
         self._detailed(meta=meta, customer=customer, channel=str(channel), complained_about=complained_about,
-                       demand=demand, region=region, serious=serious)
+                       region=region, serious=serious)
         if self.kind == RequestKind.COMPLAINT.value:
-            self._classify(meta, initial_track(self.subject, self.severity, channel, serious), False,
+            self._classify(meta, initial_track(self.subject, serious), False,
                            "serious, or through an external body: senior management" if serious else
                            "the first track of the complaint's subject (§5.3)")
 
@@ -921,8 +900,8 @@ class ComplaintCase(ComplaintAggregate):
             case S.MEMO_FILED:
                 items.append(("memo-dispatch", Role.HQ_CLERK, None, DeadlineKind.MEMO_DISPATCH))
             case S.WITH_DEPARTMENT:
-                items.append(("staff-investigation", Role.SUPERVISOR, self.staff_department, None) if staff else
-                             ("department-reply", Role.RESPONSIBLE_DEPARTMENT, self.staff_department,
+                items.append(("staff-investigation", Role.SUPERVISOR, self.dispatched_to, None) if staff else
+                             ("department-reply", Role.RESPONSIBLE_DEPARTMENT, self.dispatched_to,
                               DeadlineKind.DEPARTMENT_REPLY))
             case S.AWAITING_APPROVAL:
                 role = sorted(c.APPROVER_ROLES[AuthorityLevel(self.next_level)])[0]
