@@ -584,7 +584,7 @@ class CaseMachine(RuleBasedStateMachine):
             if name(e) == "ActionsAwaited":
                 assert e.hidden_from == hidden
         assert (case.handler or "").casefold() != hidden.casefold()
-        assert (case.staff_department or "").casefold() != hidden.casefold()
+        assert (case.dispatched_to or "").casefold() != hidden.casefold()
         assert (case.negotiator or "").casefold() != hidden.casefold()
 
 
