@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from contracts import billing, notify, quality, registration, routing
+from contracts import billing, corrective, notify, quality, registration, routing
 from contracts.registry import parse_command, parse_event
 
 T0 = "2026-11-25T09:30:00+08:00"
@@ -61,7 +61,7 @@ EVENT_CASES: list[tuple[type, dict[str, Any], str]] = [
     (quality.DefectiveProductFormApproved, {"product_return": None}, "product_return"),
     (quality.DefectiveProductFormApproved,
      {"stage": "marketing_director", "approver_role": "marketing_director"}, "product_return"),
-    (quality.CorrectiveActionApproved,
+    (corrective.CorrectiveActionApproved,
      {"approvals": [{"name": "MR Gao", "role": "management_representative", "signed_at": T0},
                     {"name": "MR Gao", "role": "management_representative", "signed_at": T0}]}, "approvals"),
     (quality.QualityDecisionRejected, {"matches_service_commitment": True}, "reason"),
@@ -115,7 +115,7 @@ COMMAND_CASES: list[tuple[type, dict[str, Any], str]] = [
     (quality.RecordOnSiteDetermination, {"inspector": ""}, "inspector"),
     (quality.FileDefectiveProductForm, {"determination": "obvious_misuse"}, "determination"),
     (quality.ApproveDefectiveProductForm, {"actor": {"user_id": "c", "role": "branch_clerk"}}, "actor"),
-    (quality.ApproveCorrectiveAction, {"actor": {"user_id": "md", "role": "marketing_director"}}, "actor"),
+    (corrective.ApproveCorrectiveAction, {"actor": {"user_id": "md", "role": "marketing_director"}}, "actor"),
     (quality.RecordQualityAdjudication, {"negligence_degree": None}, "negligence_degree"),
     (billing.ChargeSalespersonPenalty, {"penalty_percent": "70"}, "penalty_percent"),
     (billing.RecordCost, {"amount": "-5.00"}, "amount"),
