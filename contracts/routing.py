@@ -66,6 +66,7 @@ class AuthorityLevel(StrEnum):
     SUPERVISOR = "supervisor"                  # the competent supervisor (权责主管)
     MARKETING_DIRECTOR = "marketing_director"  # beyond regional/supervisor authority or cross-department
     GENERAL_MANAGER = "general_manager"        # serious complaints
+    HQ_REGIONAL = "hq_regional"                # the HQ regional manager's quality approvals (§5.7.1⑶, §5.7.2⑷)
 
 
 #: Who may approve under each authority level.
@@ -74,6 +75,7 @@ APPROVER_ROLES: dict[AuthorityLevel, frozenset[Role]] = {
     AuthorityLevel.SUPERVISOR: frozenset({Role.SUPERVISOR}),
     AuthorityLevel.MARKETING_DIRECTOR: frozenset({Role.MARKETING_DIRECTOR}),
     AuthorityLevel.GENERAL_MANAGER: frozenset({Role.GENERAL_MANAGER}),
+    AuthorityLevel.HQ_REGIONAL: frozenset({Role.HQ_REGIONAL_MANAGER}),
 }
 
 

@@ -20,7 +20,7 @@ from contracts.routing import CaseState, Deadline
 from services.common.consumer import UnitOfWork
 from services.common.domain import EventMeta, NotFound
 from services.common.store import ServiceApplication
-from services.routing.domain.authority import AuthorityMatrix, load_authority
+from services.common.authority import AuthorityMatrix, load_authority
 from services.routing.domain.case import ComplaintCase
 
 

@@ -13,7 +13,7 @@ from services.common.runtime import ServiceParts, ServiceRuntime
 from services.common.settings import ServiceSettings
 from services.common.store import store_env
 from services.routing.application import RoutingApplication
-from services.routing.domain.authority import load_authority
+from services.common.authority import load_authority
 from services.routing.domain.calendar import load_calendar
 from services.routing.domain.deadline import Planner
 from services.routing.domain.deadline_rules import load_rules

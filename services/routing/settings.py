@@ -19,7 +19,7 @@ class RoutingSettings(ServiceSettings.for_service(ServiceName.ROUTING)):  # type
     calendar_horizon_days: int = Field(
         default=90, ge=1, description="Health names every year within this many days that has no official schedule")
     authority_file: Path | None = Field(
-        default=None, description="The authority matrix (YAML); unset: services/routing/authority.yaml")
+        default=None, description="The authority matrix (YAML); unset: services/common/authority.yaml")
     repeat_window_days: int = Field(
         default=30, ge=1, le=3650,
         description="A complaint repeats an open one of the same customer and product, or about the same person, "

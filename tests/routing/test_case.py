@@ -30,7 +30,7 @@ from contracts.routing import (
 from services.common.access import Forbidden, rules as access_rules
 from services.common.domain import DomainError
 from services.routing.application import RoutingApplication, StepDone
-from services.routing.domain.authority import BeyondAuthority, load_authority
+from services.common.authority import BeyondAuthority, load_authority
 from services.routing.domain.case import ComplaintCase
 from services.routing.domain.deadline import DeadlineClock, deadline_id
 from services.routing.policies import default_policy

@@ -27,7 +27,7 @@ from contracts.routing import APPROVER_ROLES, AuthorityLevel, CaseState, Handlin
 from services.common.access import rules as access_rules
 from services.common.domain import DomainError
 from services.routing.application import RoutingApplication
-from services.routing.domain.authority import BeyondAuthority
+from services.common.authority import BeyondAuthority
 from services.routing.domain.case import ComplaintCase
 from services.routing.domain.deadline import deadline_id
 from services.routing.policies import default_policy

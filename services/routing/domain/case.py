@@ -27,7 +27,7 @@ from contracts.routing import (
 )
 from services.common.access import Forbidden, rules as access_rules
 from services.common.domain import ComplaintAggregate, DomainError, EventMeta, InvalidCommand
-from services.routing.domain.authority import AuthorityMatrix, BeyondAuthority
+from services.common.authority import AuthorityMatrix, BeyondAuthority
 from services.routing.domain.rules import decide_route
 
 S = CaseState

@@ -1,4 +1,4 @@
-"""The authority matrix as data (services/routing/authority.yaml, §4 and §5.3): the file loads, the most
+"""The authority matrix as data (services/common/authority.yaml, §4 and §5.3): the file loads, the most
 specific row applies, a limit holds to the cent, a role without a row has no authority (and is named),
 and a malformed file is refused naming the problem."""
 
@@ -14,7 +14,7 @@ import yaml
 from contracts.envelope import Role
 from contracts.registration import Severity, Subject
 from contracts.routing import APPROVER_ROLES, AuthorityLevel, HandlingTrack
-from services.routing.domain.authority import (
+from services.common.authority import (
     AUTHORITY_FILE, AuthorityMatrix, BeyondAuthority, Grant, load_authority, parse_authority,
 )
 
@@ -277,3 +277,23 @@ def test_levels_must_include_every_level_the_chains_use() -> None:
     data["levels"] = ["regional", "supervisor", "marketing_director"]
     with pytest.raises(ValueError, match="general_manager"):
         parse_authority(data)
+
+
+def test_the_hq_regional_managers_quality_approvals_escalate_to_the_marketing_director() -> None:
+    from contracts.envelope import Role
+    from contracts.registration import Severity, Subject
+    from contracts.routing import AuthorityLevel
+    from services.common.authority import BeyondAuthority, level_of, load_authority
+
+    matrix = load_authority()
+    assert level_of(Role.HQ_REGIONAL_MANAGER) is AuthorityLevel.HQ_REGIONAL
+    assert level_of(Role.BRANCH_CLERK) is None
+    assert matrix.above(AuthorityLevel.HQ_REGIONAL) is AuthorityLevel.MARKETING_DIRECTOR
+    assert matrix.above(AuthorityLevel.SUPERVISOR) is AuthorityLevel.MARKETING_DIRECTOR
+    matrix.check(Role.HQ_REGIONAL_MANAGER, AuthorityLevel.HQ_REGIONAL, Subject.PRODUCT_QUALITY, Severity.GENERAL,
+                 None, compensation=None, company_cost=Decimal("20000.00"))
+    with pytest.raises(BeyondAuthority) as refused:
+        matrix.check(Role.HQ_REGIONAL_MANAGER, AuthorityLevel.HQ_REGIONAL, Subject.PRODUCT_QUALITY,
+                     Severity.GENERAL, None, compensation=None, company_cost=Decimal("20000.01"))
+    assert refused.value.field == "company_cost"
+    assert "20000.00" in str(refused.value) and "marketing_director" in str(refused.value)

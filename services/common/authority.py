@@ -4,7 +4,7 @@ approver may grant. Pure once loaded; `load_authority()` reads the file once."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from contracts.registration import Severity, Subject
 from contracts.routing import APPROVER_ROLES, AuthorityLevel, HandlingTrack
 from services.common.domain import DomainError
 
-AUTHORITY_FILE = Path(__file__).parent.parent / "authority.yaml"
+AUTHORITY_FILE = Path(__file__).parent / "authority.yaml"
 
 
 class BeyondAuthority(DomainError):
@@ -49,6 +49,9 @@ class AuthorityMatrix:
     serious_adds: AuthorityLevel
     staff_over_authority_adds: AuthorityLevel
     grants: tuple[Grant, ...]
+    #: Where a level outside the routing ladder `levels` goes up to (the HQ regional manager's
+    #: quality approvals go to the marketing director).
+    escalates_to: dict[AuthorityLevel, AuthorityLevel] = field(default_factory=dict)
 
     def chain(self, track: HandlingTrack, serious: bool, staff_over_authority: bool = False) -> list[AuthorityLevel]:
         chain = list(self.chains[HandlingTrack(track)])
@@ -59,6 +62,10 @@ class AuthorityMatrix:
         return sorted(chain, key=self.levels.index)
 
     def above(self, level: AuthorityLevel) -> AuthorityLevel | None:
+        if level in self.escalates_to:
+            return self.escalates_to[level]
+        if level not in self.levels:
+            return None
         i = self.levels.index(level)
         return self.levels[i + 1] if i + 1 < len(self.levels) else None
 
@@ -128,12 +135,21 @@ def parse_authority(data: dict[str, Any], source: str = "authority.yaml") -> Aut
         for grant in grants:
             if grant.role not in APPROVER_ROLES[grant.level]:
                 raise ValueError(f"{grant.role.value} cannot approve at level {grant.level.value}")
-        return AuthorityMatrix(version=str(data["version"]), levels=levels, chains=chains,
+        escalates_to = {AuthorityLevel(k): AuthorityLevel(v) for k, v in (data.get("escalates_to") or {}).items()}
+        return AuthorityMatrix(version=str(data["version"]), levels=levels, chains=chains, escalates_to=escalates_to,
                                serious_adds=AuthorityLevel(data["serious_adds"]),
                                staff_over_authority_adds=AuthorityLevel(data["staff_over_authority_adds"]),
                                grants=grants)
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{source}: {e}") from e
+
+
+def level_of(role: Role) -> AuthorityLevel | None:
+    """The authority level a role approves at (None: the role approves nothing)."""
+    for level, roles in APPROVER_ROLES.items():
+        if Role(role) in roles:
+            return level
+    return None
 
 
 @functools.cache
