@@ -243,3 +243,10 @@ def _complaint_registered_v1(data: dict[str, Any]) -> dict[str, Any]:
     customer's demand, the order number, the named external body, the serious reasons and the
     amount claimed. A v1 message had none of them."""
     return data
+
+
+@upcaster("DisputeRuled", 1)
+def _dispute_ruled_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 added `misuse_resolution` (how the misuse a quality ruling found is resolved), optional;
+    a v1 message had none."""
+    return data

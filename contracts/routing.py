@@ -12,7 +12,7 @@ from contracts.envelope import (
     ARCHIVE_DOCUMENTS_MAX, DEPARTMENTS_MAX, Attachment, Attachments, ComplaintCommand, Envelope, FormNumber,
     Frozen, Money, NonEmptyStr, Role, Rules, ServiceName, ShortStr, Signature, describe,
 )
-from contracts.quality import Determination, ResponsibleParty
+from contracts.quality import Determination, MisuseResolution, ResponsibleParty
 from contracts.registration import (
     Channel, Customer, ProductDetails, RequestKind, SeriousReason, Severity, Subject,
 )
@@ -722,7 +722,7 @@ class DisputeRuled(Envelope):
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
     event_type: Literal["DisputeRuled"] = "DisputeRuled"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     dispute_id: UUID
     dispute_kind: DisputeKind
     forum: DisputeForum
@@ -735,6 +735,9 @@ class DisputeRuled(Envelope):
     determination: Determination | None = Field(
         default=None, description="For a quality dispute: the determination the ruling reached")
     responsible_party: ResponsibleParty | None = None
+    misuse_resolution: MisuseResolution | None = Field(
+        default=None, description="v2: how the misuse the ruling found is resolved, which decides who pays "
+                                  "what (§5.5); None in a v1 message")
 
     @model_validator(mode="after")
     def _forum(self) -> DisputeRuled:
@@ -744,6 +747,9 @@ class DisputeRuled(Envelope):
         ).require(
             self.determination is None or self.dispute_kind is DisputeKind.QUALITY_DETERMINATION,
             "determination", "only for a quality dispute",
+        ).require(
+            self.misuse_resolution is None or self.determination is Determination.OBVIOUS_MISUSE,
+            "misuse_resolution", "only when the ruling found obvious_misuse",
         ).check()
         return self
 
@@ -1046,7 +1052,19 @@ class RaiseDisputeStep(Frozen):
     grounds: NonEmptyStr
 
 
+def _ruling_rules(schema: dict[str, Any]) -> None:
+    """`misuse_resolution` is given exactly when the ruling found obvious misuse (so clients and fuzzers know)."""
+    others = [d.value for d in Determination if d is not Determination.OBVIOUS_MISUSE]
+    schema["anyOf"] = [
+        {"properties": {"determination": {"const": Determination.OBVIOUS_MISUSE.value}},
+         "required": ["determination", "misuse_resolution"], "not": {"properties": {"misuse_resolution": {"type": "null"}}}},
+        {"properties": {"determination": {"enum": [*others, None]}, "misuse_resolution": {"type": "null"}}},
+    ]
+
+
 class RuleDisputeStep(Frozen):
+    model_config = ConfigDict(json_schema_extra=_ruling_rules)
+
     dispute_id: UUID
     ruled_by: ShortStr = Field(description="Who ruled: HQ (the caller) or the external body")
     outcome: DisputeOutcome
@@ -1054,6 +1072,20 @@ class RuleDisputeStep(Frozen):
     remedy: NonEmptyStr | None = None
     determination: Determination | None = None
     responsible_party: ResponsibleParty | None = None
+    misuse_resolution: MisuseResolution | None = Field(
+        default=None, description="Required exactly when the ruling found obvious_misuse: how it is resolved "
+                                  "decides who pays what (§5.5)")
+
+    @model_validator(mode="after")
+    def _misuse(self) -> RuleDisputeStep:
+        misuse = self.determination is Determination.OBVIOUS_MISUSE
+        Rules(self).require(
+            not misuse or self.misuse_resolution is not None, "misuse_resolution",
+            "required when the ruling found obvious_misuse",
+        ).require(
+            misuse or self.misuse_resolution is None, "misuse_resolution", "only when the ruling found obvious_misuse",
+        ).check()
+        return self
 
 
 class CloseComplaintStep(Frozen):

@@ -77,7 +77,8 @@ STEPS: dict[type, Step] = {
     c.RuleDispute: lambda case, meta, cmd, m, now, n: case.rule_dispute(
         meta, cmd.dispute_id, cmd.ruled_by, cmd.outcome.value, cmd.ruling, cmd.remedy,
         cmd.determination.value if cmd.determination else None,
-        cmd.responsible_party.value if cmd.responsible_party else None),
+        cmd.responsible_party.value if cmd.responsible_party else None,
+        cmd.misuse_resolution.value if cmd.misuse_resolution else None),
     c.CloseComplaint: lambda case, meta, cmd, m, now, n: case.close(meta, cmd.resolution_summary, now),
     c.RecordUnreasonableDemand: lambda case, meta, cmd, m, now, n: case.record_unreasonable_demand(
         meta, cmd.demand, cmd.call_recording_ref, cmd.company_position, cmd.customer_accepted_position,

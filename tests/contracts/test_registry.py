@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Union
+from uuid import uuid4
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -200,3 +201,25 @@ def test_a_published_v1_registration_is_read_as_v2(event_json) -> None:
     event = parse_event(json.dumps(v1))
     assert isinstance(event, ComplaintRegistered) and event.schema_version == 2
     assert (event.serious_reasons, event.claim_amount, event.demand) == ([], None, None)
+
+
+def test_a_published_v1_ruling_is_read_as_v2_without_a_misuse_resolution(event_json) -> None:
+    """DisputeRuled v1 (no `misuse_resolution`) stays on routing's topic: read as v2, the field None,
+    even when the v1 ruling found misuse (billing then keeps the resolution it knew)."""
+    v1 = dict(event_json(routing.DisputeRuled))
+    v1.update(schema_version=1, determination="obvious_misuse")
+    v1.pop("misuse_resolution", None)
+    event = parse_event(json.dumps(v1))
+    assert isinstance(event, routing.DisputeRuled) and event.schema_version == 2
+    assert (event.determination, event.misuse_resolution) == ("obvious_misuse", None)
+
+
+def test_a_ruling_step_that_finds_misuse_names_its_resolution() -> None:
+    base = {"dispute_id": str(uuid4()), "ruled_by": "Provincial QSB", "outcome": "upheld", "ruling": "misuse"}
+    with pytest.raises(ValidationError) as refused:
+        routing.RuleDisputeStep(**base, determination="obvious_misuse")
+    assert "misuse_resolution" in str(refused.value)
+    with pytest.raises(ValidationError):
+        routing.RuleDisputeStep(**base, determination="obvious_quality_defect", misuse_resolution="fixed_on_site")
+    step = routing.RuleDisputeStep(**base, determination="obvious_misuse", misuse_resolution="complex_needs_parts")
+    assert step.misuse_resolution == "complex_needs_parts"

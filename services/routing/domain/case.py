@@ -767,7 +767,8 @@ class ComplaintCase(ComplaintAggregate):
                            else f"by {authority_name}, whose result we honour."))
 
     def rule_dispute(self, meta: EventMeta, dispute_id: UUID, ruled_by: str, outcome: str, ruling: str,
-                     remedy: str | None, determination: str | None, responsible_party: str | None) -> None:
+                     remedy: str | None, determination: str | None, responsible_party: str | None,
+                     misuse_resolution: str | None = None) -> None:
         self._require("rule on the dispute", S.DISPUTED)
         dispute = self.dispute
         forum = DisputeForum(dispute["forum"])
@@ -783,7 +784,7 @@ class ComplaintCase(ComplaintAggregate):
         self._fact("DisputeRuled", meta, dispute_id=dispute_id, dispute_kind=dispute["kind"], forum=forum.value,
                    ruled_by=ruled_by, recorded_by=meta.actor.user_id, outcome=outcome, ruling=ruling, remedy=remedy,
                    final=True, determination=determination,
-                   responsible_party=responsible_party)
+                   responsible_party=responsible_party, misuse_resolution=misuse_resolution)
         self._milestone(meta, Milestone.DISPUTE_RULED, f"Your objection was decided: {ruling}")
 
     def close(self, meta: EventMeta, resolution_summary: str, now: datetime) -> None:
