@@ -17,7 +17,7 @@ from services.notify.policies import notify_policy
 def create_app(settings: ServiceSettings) -> FastAPI:
     app = NotifyApplication(env=store_env(settings))
     parts = ServiceParts(
-        app=app, policy=notify_policy, upstreams=[ServiceName.INTAKE, ServiceName.ROUTING, ServiceName.BILLING],
+        app=app, policy=notify_policy, upstreams=[ServiceName.INTAKE, ServiceName.ROUTING, ServiceName.QUALITY, ServiceName.BILLING],
         extra_sinks=[("delivery:log", log_sink(settings.data_dir / "notify-deliveries.jsonl"))],
     )
     return create_http_app(ServiceRuntime(settings, parts))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from contracts.billing import CostAllocated, Payer
 from contracts.envelope import SHORT_TEXT_MAX, Envelope, Role, branch_of
 from contracts.notify import NotificationChannel
+from contracts.quality import QualityDecisionApproved
 from contracts.routing import (
     OverdueHandlingEscalated, ProgressMilestoneReached, SeriousComplaintEscalated, StaffComplaintInvestigated,
 )
@@ -113,6 +114,23 @@ def staff_over_authority(event: StaffComplaintInvestigated) -> list[NoticeSpec]:
                        f"marketing director. Opinion: {event.opinion}", key="direct_superior")]
 
 
+def quality_decision(event: QualityDecisionApproved) -> list[NoticeSpec]:
+    """§4.6, §5.7.1⑹, §5.7.2⑸: the approved decision on a product-quality complaint reaches the general
+    manager and the management representative, and the branch clerk, who tells the customer."""
+    found = event.determination.value.replace("_", " ")
+    subject = _clip(f"Product-quality complaint {event.form_number}: decision approved", RECIPIENT_MAX)
+    body = (f"{event.form_number}: quality found {found} ({event.responsible_party.value} responsible); "
+            f"approved by {event.approver}. Decision: {event.decision}")
+    branch = branch_of(event.form_number)
+    return [
+        NoticeSpec(Role.GENERAL_MANAGER, "general manager", NotificationChannel.INTERNAL, subject, body),
+        NoticeSpec(Role.MANAGEMENT_REPRESENTATIVE, "management representative", NotificationChannel.INTERNAL,
+                   subject, body),
+        NoticeSpec(Role.BRANCH_CLERK, f"branch {branch} clerk", NotificationChannel.INTERNAL, subject,
+                   body + " Tell the customer."),
+    ]
+
+
 def who_must_know(event: Envelope, contact: Contact | None) -> list[NoticeSpec]:
     """The notices a fact calls for. Without a contact, a spec that `needs_contact` names the
     customer only through the branch of the form number; notify records it once addressed."""
@@ -124,6 +142,8 @@ def who_must_know(event: Envelope, contact: Contact | None) -> list[NoticeSpec]:
         return progress(event)
     if isinstance(event, StaffComplaintInvestigated):
         return staff_over_authority(event)
+    if isinstance(event, QualityDecisionApproved):
+        return quality_decision(event)
     if not isinstance(event, CostAllocated):
         return []
     determination = event.determination.value.replace("_", " ")
