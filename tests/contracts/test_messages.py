@@ -33,8 +33,9 @@ def test_registry_holds_the_whole_procedure() -> None:
         "ComplaintClosed", "SatisfactionFollowUpRecorded", "EvidenceAdded", "DefectiveProductFormFiled",
         "DefectiveProductFormApproved", "DefectiveProductFormForwarded", "ProductReturnRequested",
         "ProductReceived", "QualityAdjudicationRecorded", "QualityDecisionApproved",
-        "CorrectiveActionProposed", "CorrectiveActionApproved", "CorrectiveActionImplemented",
-        "CorrectiveActionVerified", "CostRecorded", "SalespersonPenaltyCharged", "CostAllocationRevised",
+        "CorrectiveActionRaised", "CorrectiveActionProposed", "CorrectiveActionApproved",
+        "CorrectiveActionImplemented", "CorrectiveActionVerified", "CorrectiveActionReopened",
+        "ExceptionReportIssued", "ExceptionReportAnswered", "CostRecorded", "SalespersonPenaltyCharged", "CostAllocationRevised",
         "NotificationDelivered", "NotificationDeliveryFailed", "ReceiptAcknowledged",
     }
     expected_commands = {
