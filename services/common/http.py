@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
@@ -189,26 +190,45 @@ def error_responses(*statuses: int, **described: str) -> dict[int | str, dict[st
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = error_responses(401, 403, 413, 503)
 
 
+@dataclass(frozen=True)
+class BodyAllowance:
+    """A larger body cap for one upload endpoint (`method path`, exact) than the service-wide one.
+
+    A 413 there names `field` (`["body", field]`) and says `what` is too large.
+    """
+
+    method: str
+    path: str
+    max_bytes: int
+    field: str
+    what: str = "the upload"
+
+
 class BodyLimit:
     """ASGI middleware: a body larger than `max_bytes` is a 413 before anything parses it.
 
     Judged by Content-Length when given, else while reading; the body is buffered (it is at
-    most `max_bytes`) and replayed to the application.
+    most `max_bytes`) and replayed to the application. An `allowances` endpoint has its own
+    cap instead (uploads); every other request keeps `max_bytes`.
     """
 
-    def __init__(self, app: Callable[..., Awaitable[None]], max_bytes: int):
+    def __init__(self, app: Callable[..., Awaitable[None]], max_bytes: int,
+                 allowances: Sequence[BodyAllowance] = ()):
         self.app = app
         self.max_bytes = max_bytes
+        self.allowances = {(a.method.upper(), a.path): a for a in allowances}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        allowance = self.allowances.get((str(scope.get("method", "")).upper(), scope.get("path")))
+        limit = allowance.max_bytes if allowance else self.max_bytes
         declared = dict(scope.get("headers") or ()).get(b"content-length")
         if declared is not None:
             try:
-                if int(declared) > self.max_bytes:
-                    await self._too_large(scope, receive, send)
+                if int(declared) > limit:
+                    await self._too_large(scope, receive, send, limit, allowance)
                     return
             except ValueError:
                 await JSONResponse(error_body("Content-Length is not a number", ["header", "content-length"],
@@ -222,8 +242,8 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large(scope, receive, send)
+            if size > limit:
+                await self._too_large(scope, receive, send, limit, allowance)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -240,9 +260,14 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse(error_body(f"request body larger than {self.max_bytes} bytes", ["body"],
-                                           "body_too_large"), status_code=413, headers={"Connection": "close"})
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int,
+                         allowance: BodyAllowance | None = None) -> None:
+        if allowance is None:
+            body = error_body(f"request body larger than {limit} bytes", ["body"], "body_too_large")
+        else:
+            body = error_body(f"request body larger than {limit} bytes: {allowance.what} is too large",
+                              ["body", allowance.field], "body_too_large")
+        response = JSONResponse(body, status_code=413, headers={"Connection": "close"})
         await response(scope, receive, send)
 
 
@@ -318,7 +343,8 @@ class ServiceHistory(BaseModel):
 # --- the app ------------------------------------------------------------------------------------
 
 def create_http_app(runtime: Any, routers: Sequence[APIRouter] = (), *,
-                    auth_settings: AuthSettings | None = None, http_settings: HttpSettings | None = None) -> FastAPI:
+                    auth_settings: AuthSettings | None = None, http_settings: HttpSettings | None = None,
+                    body_allowances: Sequence[BodyAllowance] = ()) -> FastAPI:
     service = runtime.app.SERVICE.value
     limits = http_settings or HttpSettings()
 
@@ -338,7 +364,7 @@ def create_http_app(runtime: Any, routers: Sequence[APIRouter] = (), *,
     api.state.runtime = runtime
     # Created (or read) now, at start: every process on one data dir shares the local key.
     api.state.token_verifier = TokenVerifier(auth_settings or AuthSettings(), runtime.settings.data_dir)
-    api.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    api.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes, allowances=tuple(body_allowances))
     add_offline_docs(api)
 
     @api.exception_handler(RequestValidationError)

@@ -5,16 +5,20 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from contracts.envelope import ServiceName
+from services.common.evidence import evidence_store_from
 from services.common.http import create_http_app
 from services.common.runtime import ServiceParts, ServiceRuntime
 from services.common.settings import ServiceSettings
 from services.common.store import store_env
 from services.quality.application import QualityApplication
+from services.quality.entrypoints.evidence import evidence_body_allowance, router as evidence_router
 from services.quality.entrypoints.http import router
 from services.quality.policies import quality_policy
 
 
 def create_app(settings: ServiceSettings) -> FastAPI:
     app = QualityApplication(env=store_env(settings))
+    app.evidence = evidence_store_from(settings)  # photos and scans (QUALITY_EVIDENCE_*)
     parts = ServiceParts(app=app, policy=quality_policy, upstreams=[ServiceName.ROUTING])
-    return create_http_app(ServiceRuntime(settings, parts), [router])
+    return create_http_app(ServiceRuntime(settings, parts), [router, evidence_router],
+                           body_allowances=[evidence_body_allowance(settings)])
