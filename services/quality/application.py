@@ -42,3 +42,182 @@ class QualityApplication(ServiceApplication):
         investigation.record_on_site_determination(meta, findings, command.inspector)
         self.save(investigation)
         return investigation
+
+    # ===== Corrective actions (CAPA) and exception reports (issue 8, Helper C): section start =====
+    # Each corrective action / exception report is an aggregate of its own id (domain/corrective.py);
+    # its events carry the complaint's meta. Idempotent by command_id like every step here.
+
+    #: The clock of due times and the overdue flag (None: the wall clock; tests set their own).
+    corrective_clock: Callable[[], datetime] | None = None
+
+    def corrective_now(self) -> datetime:
+        return (self.corrective_clock or utc_now)()
+
+    def _own(self, aggregate_id: UUID, cls: type, what: str, in_scope: Callable[[str], bool]) -> Any:
+        try:
+            found = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            found = None
+        if not isinstance(found, cls) or not in_scope(branch_of(found.meta.form_number)):
+            raise NotFound(f"no {what} {aggregate_id}")
+        return found
+
+    def corrective_action(self, action_id: UUID,
+                          in_scope: Callable[[str], bool] = lambda branch: True) -> CorrectiveAction:
+        return self._own(action_id, CorrectiveAction, "corrective action", in_scope)
+
+    def exception_report(self, report_id: UUID,
+                         in_scope: Callable[[str], bool] = lambda branch: True) -> ExceptionReport:
+        return self._own(report_id, ExceptionReport, "exception report", in_scope)
+
+    def _complaint_meta(self, complaint_id: UUID, in_scope: Callable[[str], bool]) -> tuple[EventMeta, Any]:
+        """The meta and product of the complaint quality investigates (404 when quality has none)."""
+        try:
+            investigation = self.repository.get(complaint_id)
+        except AggregateNotFoundError:
+            investigation = None
+        meta = getattr(investigation, "meta", None)
+        if meta is None or not in_scope(branch_of(meta.form_number)):
+            raise NotFound(f"no quality investigation for complaint {complaint_id}: it has not been routed to quality")
+        return meta, getattr(investigation, "product", None)
+
+    def raise_corrective_action_from_alert(
+            self, command: RaiseCorrectiveActionFromAlert,
+            in_scope: Callable[[str], bool] = lambda branch: True) -> tuple[CorrectiveAction, bool]:
+        """Raise the one corrective action of a batch alert; (action, created)."""
+        meta, _ = self._complaint_meta(command.complaint_id, in_scope)
+        action_id = action_id_for_alert(command.alert.alert_id)
+        try:
+            existing = self.repository.get(action_id)
+        except AggregateNotFoundError:
+            existing = None
+        if existing is not None:
+            if existing.repeated(command):
+                return existing, False
+            raise DomainError(f"alert {command.alert.alert_id} already raised corrective action {action_id}",
+                              field="alert")
+        meta = meta.caused_by(command.command_id, command.actor)
+        action = CorrectiveAction.from_alert(meta, command.alert.alert_id, command.alert.model,
+                                             command.alert.batch_number)
+        action.take(meta, command)
+        self.save(action)
+        return action, True
+
+    def corrective_action_step(
+            self, command: ProposeCorrectiveAction | ApproveCorrectiveAction | RecordCorrectiveActionImplemented
+            | VerifyCorrectiveAction,
+            in_scope: Callable[[str], bool] = lambda branch: True) -> tuple[CorrectiveAction, bool]:
+        """Propose, approve, record implemented or verify; (action, created). A repeat writes nothing."""
+        action = self.corrective_action(command.action_id, in_scope)
+        if command.complaint_id != action.meta.complaint_id:
+            raise InvalidCommand(f"corrective action {action.id} belongs to complaint {action.meta.complaint_id}",
+                                 field="complaint_id")
+        if action.repeated(command):
+            return action, False
+        meta = action.meta.caused_by(command.command_id, command.actor)
+        now = self.corrective_now()
+        if isinstance(command, ProposeCorrectiveAction):
+            action.propose(meta, command.root_cause, list(command.actions), command.preventive, command.owner,
+                           command.responsible_department, command.due_at, command.due_in_working_days, now)
+        elif isinstance(command, ApproveCorrectiveAction):
+            action.approve(meta)
+        elif isinstance(command, RecordCorrectiveActionImplemented):
+            action.implement(meta, command.summary, list(command.evidence), now)
+        elif isinstance(command, VerifyCorrectiveAction):
+            action.verify(meta, command.effective, command.findings,
+                          list(command.actions) if command.actions is not None else None,
+                          command.responsible_department, command.due_at, command.due_in_working_days, now)
+        else:  # pragma: no cover - the edge sends only these
+            raise TypeError(f"not a corrective action step: {type(command).__name__}")
+        action.take(meta, command)
+        self.save(action)
+        return action, True
+
+    def issue_exception_report(self, command: IssueExceptionReport,
+                               in_scope: Callable[[str], bool] = lambda branch: True) -> tuple[ExceptionReport, bool]:
+        meta, product = self._complaint_meta(command.complaint_id, in_scope)
+        try:
+            existing = self.repository.get(command.report_id)
+        except AggregateNotFoundError:
+            existing = None
+        if existing is not None:
+            if isinstance(existing, ExceptionReport) and existing.repeated(command):
+                return existing, False
+            raise DomainError(f"report_id {command.report_id} is taken; choose a new one", field="report_id")
+        meta = meta.caused_by(command.command_id, command.actor)
+        report = ExceptionReport.issue(meta, command.report_id, command.unit, command.description,
+                                       command.requested_response, command.respond_by, command.adjudication_id,
+                                       product if isinstance(product, ProductDetails) else None,
+                                       self.corrective_now())
+        report.take(meta, command)
+        self.save(report)
+        return report, True
+
+    def answer_exception_report(self, command: AnswerExceptionReport,
+                                in_scope: Callable[[str], bool] = lambda branch: True) -> tuple[ExceptionReport, bool]:
+        report = self.exception_report(command.report_id, in_scope)
+        if command.complaint_id != report.meta.complaint_id:
+            raise InvalidCommand(f"exception report {report.id} belongs to complaint {report.meta.complaint_id}",
+                                 field="complaint_id")
+        if report.repeated(command):
+            return report, False
+        meta = report.meta.caused_by(command.command_id, command.actor)
+        report.answer_report(meta, command.response)
+        report.take(meta, command)
+        self.save(report)
+        return report, True
+
+    def corrective_actions(self, in_scope: Callable[[str], bool] = lambda branch: True) -> list[CorrectiveAction]:
+        """Every corrective action the caller sees, from the log (raised events) on."""
+        index = self.__dict__.get("_corrective_index")
+        if index is None:
+            index = self.__dict__.setdefault("_corrective_index", CorrectiveActionIndex(self))
+        return [a for a in (self.corrective_action(i) for i in index.ids())
+                if in_scope(branch_of(a.meta.form_number))]
+
+    # ===== Corrective actions (Helper C): section end (more of it at the end of the module) =====
+
+
+# ===== Corrective actions (CAPA), continued (issue 8, Helper C) ==================================
+
+import threading  # noqa: E402
+from datetime import datetime  # noqa: E402
+from typing import Any  # noqa: E402
+
+from eventsourcing.utils import get_topic  # noqa: E402
+
+from contracts.corrective import (  # noqa: E402
+    AnswerExceptionReport, ApproveCorrectiveAction, IssueExceptionReport, ProposeCorrectiveAction,
+    RaiseCorrectiveActionFromAlert, RecordCorrectiveActionImplemented, VerifyCorrectiveAction,
+)
+from contracts.envelope import utc_now  # noqa: E402
+from services.common.domain import DomainError, InvalidCommand  # noqa: E402
+from services.quality.domain.corrective import (  # noqa: E402
+    CorrectiveAction, ExceptionReport, action_id_for_alert,
+)
+
+
+class CorrectiveActionIndex:
+    """The ids of every corrective action, in the order raised: read from the store's log (the
+    raised events only) and followed from there; nothing stored besides the events."""
+
+    TOPICS = [get_topic(CorrectiveAction.Raised)]
+
+    def __init__(self, app: ServiceApplication, chunk: int = 1000):
+        self.app = app
+        self.chunk = chunk
+        self.position = 0
+        self._ids: dict[UUID, None] = {}
+        self._lock = threading.Lock()
+
+    def ids(self) -> list[UUID]:
+        with self._lock:
+            while True:
+                notifications = self.app.recorder.select_notifications(self.position + 1, self.chunk,
+                                                                       topics=self.TOPICS)
+                for notification in notifications:
+                    self._ids[notification.originator_id] = None
+                if notifications:
+                    self.position = notifications[-1].id
+                if len(notifications) < self.chunk:
+                    return list(self._ids)

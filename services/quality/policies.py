@@ -16,3 +16,19 @@ def quality_policy(event: Envelope, uow: UnitOfWork) -> None:
         if uow.get(event.complaint_id) is None:
             uow.add(QualityInvestigation(meta=EventMeta.from_upstream(event, QUALITY),
                                          product=event.product, description=event.description))
+    corrective_policy(event, uow)  # corrective actions (issue 8): see the section below
+
+
+# ===== Corrective actions (CAPA, issue 8, Helper C) ===========================================
+
+from contracts.quality import Determination, QualityAdjudicationRecorded  # noqa: E402
+from services.quality.domain.corrective import CorrectiveAction, action_id_for_adjudication  # noqa: E402
+
+
+def corrective_policy(event: Envelope, uow: UnitOfWork) -> None:
+    """An adjudication that finds a quality defect raises its corrective action (state raised, owned
+    by the quality department): once per adjudication, however often the event arrives."""
+    if isinstance(event, QualityAdjudicationRecorded) and event.determination == Determination.OBVIOUS_QUALITY_DEFECT:
+        if uow.get(action_id_for_adjudication(event.adjudication_id)) is None:
+            uow.add(CorrectiveAction.from_adjudication(EventMeta.from_upstream(event, QUALITY), event.adjudication_id,
+                                                       event.root_cause, event.product))
