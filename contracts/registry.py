@@ -250,3 +250,18 @@ def _dispute_ruled_v1(data: dict[str, Any]) -> dict[str, Any]:
     """v2 added `misuse_resolution` (how the misuse a quality ruling found is resolved), optional;
     a v1 message had none."""
     return data
+
+
+@upcaster("OnSiteDeterminationRecorded", 1)
+def _on_site_determination_recorded_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 is the whole inspection record. A v1 message had the determination, memo and photo
+    references only: visited at the time it was recorded, its memo the cause, one unit, no parts,
+    no samples, no opinion or feedback, no salesperson and no stored evidence."""
+    data.setdefault("visited_at", data.get("occurred_at"))
+    data.setdefault("cause", data.get("memo"))
+    for name in ("samples_taken", "parts_used", "evidence"):
+        data.setdefault(name, [])
+    for name in ("customer_opinion", "written_feedback", "salesperson"):
+        data.setdefault(name, None)
+    data.setdefault("quantity", 1)
+    return data
