@@ -11,6 +11,7 @@ from services.common.runtime import ServiceParts, ServiceRuntime
 from services.common.settings import ServiceSettings
 from services.common.store import store_env
 from services.quality.application import QualityApplication
+from services.quality.entrypoints.corrective import router as corrective_router
 from services.quality.entrypoints.evidence import evidence_body_allowance, router as evidence_router
 from services.quality.entrypoints.http import router
 from services.quality.policies import quality_policy
@@ -20,5 +21,5 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app = QualityApplication(env=store_env(settings))
     app.evidence = evidence_store_from(settings)  # photos and scans (QUALITY_EVIDENCE_*)
     parts = ServiceParts(app=app, policy=quality_policy, upstreams=[ServiceName.ROUTING])
-    return create_http_app(ServiceRuntime(settings, parts), [router, evidence_router],
+    return create_http_app(ServiceRuntime(settings, parts), [router, evidence_router, corrective_router],
                            body_allowances=[evidence_body_allowance(settings)])
