@@ -387,6 +387,11 @@ def create_http_app(runtime: Any, routers: Sequence[APIRouter] = (), *,
             # body that is not JSON, so that a bad body has one documented answer.
             return JSONResponse(status_code=422, content=error_body(
                 "the body is not JSON text (UTF-8)", ["body"], "json_invalid"))
+        if exc.status_code == 400:
+            # Starlette's answer to form data it cannot parse (a malformed multipart upload, say):
+            # the same 422 as any body that breaks the schema, for the same reason.
+            return JSONResponse(status_code=422, content=error_body(
+                f"the body is not valid form data: {exc.detail}", ["body"], "form_invalid"))
         return JSONResponse(status_code=exc.status_code, headers=exc.headers,
                             content=error_body(str(exc.detail), [], "http_error"))
 

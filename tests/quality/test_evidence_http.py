@@ -219,3 +219,12 @@ def test_the_openapi_documents_the_multipart_body_and_every_status(client: TestC
     assert {"image/jpeg", "image/png", "application/pdf"} <= set(get["responses"]["200"]["content"])
     sha = next(p for p in get["parameters"] if p["name"] == "sha256")
     assert sha["in"] == "path" and sha["schema"]["pattern"] == "^[0-9a-f]{64}$"
+
+
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "multipart/form-data; boundary=b"])
+def test_malformed_multipart_is_the_documented_422_not_a_400(client: TestClient, auth, content_type: str) -> None:
+    answer = client.post("/evidence", headers=auth(**MANAGER) | {"Content-Type": content_type},
+                         content=b"--b\r\n[[[], None]]--b--\r\n")
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"] == ["body"]
+    assert answer.json()["detail"][0]["type"] == "form_invalid"
