@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from contracts.envelope import ServiceName
 from services.billing.application import BillingApplication
+from services.billing.entrypoints.http import router
 from services.billing.policies import billing_policy
 from services.common.http import create_http_app
 from services.common.runtime import ServiceParts, ServiceRuntime
@@ -15,5 +16,7 @@ from services.common.store import store_env
 
 def create_app(settings: ServiceSettings) -> FastAPI:
     app = BillingApplication(env=store_env(settings))
-    parts = ServiceParts(app=app, policy=billing_policy, upstreams=[ServiceName.QUALITY])
-    return create_http_app(ServiceRuntime(settings, parts))
+    # quality: the determinations and the adjudication; routing: the subject and severity (for the
+    # authority matrix) and dispute rulings.
+    parts = ServiceParts(app=app, policy=billing_policy, upstreams=[ServiceName.QUALITY, ServiceName.ROUTING])
+    return create_http_app(ServiceRuntime(settings, parts), [router])
