@@ -207,20 +207,24 @@ class DirectoryEvidenceStore:
     def put(self, data: bytes) -> StoredEvidence:
         stored = examine(data, self.max_bytes)
         target = self.path_of(stored.sha256)
-        if target.is_file() and target.stat().st_size == stored.size:
-            return stored
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
         try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        _fsync_dir(target.parent)
+            if target.is_file() and target.stat().st_size == stored.size:
+                return stored
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(temporary, target)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+            _fsync_dir(target.parent)
+        except OSError as error:  # disk full, read-only or missing volume: nothing was stored
+            raise EvidenceUnavailable(f"the evidence directory cannot be written ({error.strerror or error})") \
+                from error
         return stored
 
     def info(self, sha256: str) -> StoredEvidence | None:
@@ -231,6 +235,9 @@ class DirectoryEvidenceStore:
                 size = os.fstat(f.fileno()).st_size
         except (KeyError, FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as error:
+            raise EvidenceUnavailable(f"the evidence directory cannot be read ({error.strerror or error})") \
+                from error
         content_type = sniff(head)
         if content_type not in ACCEPTED:
             raise EvidenceCorrupted(f"{path} is no longer a photo or scan")
@@ -241,6 +248,9 @@ class DirectoryEvidenceStore:
             data = self.path_of(sha256).read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             raise KeyError(sha256) from None
+        except OSError as error:
+            raise EvidenceUnavailable(f"the evidence directory cannot be read ({error.strerror or error})") \
+                from error
         if hashlib.sha256(data).hexdigest() != sha256:
             raise EvidenceCorrupted(f"{self.path_of(sha256)} does not hash to its name")
         return data

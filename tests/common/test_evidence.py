@@ -162,8 +162,9 @@ def test_a_write_that_fails_leaves_neither_the_file_nor_a_temporary(directory: D
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full_disk)
-    with pytest.raises(OSError):
+    with pytest.raises(EvidenceUnavailable) as refused:  # a 503: try again later
         directory.put(PNG)
+    assert refused.value.status == 503 and "No space left" in str(refused.value)
     monkeypatch.undo()
     assert files_under(directory.root) == []
     assert directory.info(hashlib.sha256(PNG).hexdigest()) is None
@@ -210,6 +211,15 @@ def test_concurrent_uploads_of_the_same_bytes_store_one_file(directory: Director
         thread.join()
     assert len(set(results)) == 1 and len(results) == 8
     assert [p.name for p in files_under(directory.root)] == [results[0].sha256]
+
+
+def test_a_directory_that_cannot_be_written_is_unavailable_not_a_crash(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the evidence root should be")
+    store = DirectoryEvidenceStore(blocker / "evidence")
+    with pytest.raises(EvidenceUnavailable):
+        store.put(PNG)
+    assert blocker.read_text() == "a file where the evidence root should be"
 
 
 def test_bytes_changed_on_disk_are_not_served_as_the_evidence(directory: DirectoryEvidenceStore) -> None:
