@@ -19,6 +19,7 @@ from contracts.corrective import (
     RecordCorrectiveActionImplemented, VerifyCorrectiveAction,
 )
 from contracts.envelope import Actor, ServiceName
+from eventsourcing.persistence import Tracking
 from contracts.quality import QualityAdjudicationRecorded
 from contracts.registry import parse_event, serialize_event
 from contracts.routing import ComplaintRouted, Destination
@@ -403,3 +404,41 @@ def test_every_published_event_names_the_complaint_and_round_trips(app: QualityA
     assert len({e.event_id for e in events}) == len(events)
     for event in events:
         assert parse_event(serialize_event(event)) == event
+
+
+# --- quality follows its own topic: the adjudication arrives as a message -------------------------------
+
+
+def test_quality_follows_its_own_topic_and_raises_the_action_once_from_the_message(app: QualityApplication) -> None:
+    from aiokafka import ConsumerRecord
+
+    from contracts.topics import events_topic
+    from services.common.consumer import Inbound, TrackingConsumer, tracking_name
+
+    topic = events_topic(ServiceName.QUALITY)
+    event = adjudication(notification_id=4)
+
+    def record(offset: int, previous: int) -> ConsumerRecord:
+        value = serialize_event(event)
+        headers = [("producer", b"quality"), ("notification_id", b"4"),
+                   ("previous_notification_id", str(previous).encode())]
+        return ConsumerRecord(topic=topic, partition=0, offset=offset, timestamp=0, timestamp_type=0, key=None,
+                              value=value, checksum=None, serialized_key_size=0, serialized_value_size=len(value),
+                              headers=headers)
+
+    consumer = TrackingConsumer(app, quality_policy, [ServiceName.QUALITY], producer=None)  # type: ignore[arg-type]
+    name = tracking_name(ServiceName.QUALITY, 0)
+    plan = consumer._plan(topic, name, [Inbound.read(record(0, 0))])
+    assert (plan.processed, plan.new_position, plan.dead) == (1, 4, [])
+    app.save_processed(list(plan.uow.aggregates.values()), Tracking(name, plan.new_position))
+    assert app.corrective_action(action_id_for_adjudication(event.adjudication_id)).state is CorrectiveActionState.RAISED
+    again = consumer._plan(topic, name, [Inbound.read(record(1, 0))])  # redelivered: a duplicate
+    assert (again.processed, again.duplicates) == (0, 1)
+
+
+def test_the_quality_service_is_wired_to_follow_its_own_topic(tmp_path: Any) -> None:
+    from services.quality.bootstrap import create_app
+    from services.quality.settings import QualitySettings
+
+    api = create_app(QualitySettings(data_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1"))
+    assert ServiceName.QUALITY in api.state.runtime.parts.upstreams
