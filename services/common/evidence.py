@@ -274,7 +274,9 @@ class S3EvidenceStore:
     """S3-compatible object storage (AWS S3, MinIO, Ceph RGW, ...): one object per file, its key the
     sha256, its sniffed content type the object's Content-Type and its kind in the metadata. `put`
     asks `head_object` first, so the same bytes are uploaded once; the upload carries its SHA-256
-    checksum, which the storage verifies. The bucket must exist."""
+    checksum, which the storage verifies. The bucket must exist, and the credentials need
+    s3:GetObject, s3:PutObject and s3:ListBucket on it (without ListBucket, S3 answers a missing
+    key with 403 instead of 404, and every upload would be refused as unavailable)."""
 
     def __init__(self, *, bucket: str, endpoint_url: str | None = None, region: str | None = None,
                  access_key_id: str | None = None, secret_access_key: str | None = None,

@@ -194,14 +194,14 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = error_responses(401, 403, 413,
 class BodyAllowance:
     """A larger body cap for one upload endpoint (`method path`, exact) than the service-wide one.
 
-    A 413 there names `field` (`["body", field]`) and says `what` is too large.
+    A 413 there names `field` (`["body", field]`) and says `message`.
     """
 
     method: str
     path: str
     max_bytes: int
     field: str
-    what: str = "the upload"
+    message: str = "the upload is too large"
 
 
 class BodyLimit:
@@ -265,7 +265,7 @@ class BodyLimit:
         if allowance is None:
             body = error_body(f"request body larger than {limit} bytes", ["body"], "body_too_large")
         else:
-            body = error_body(f"request body larger than {limit} bytes: {allowance.what} is too large",
+            body = error_body(f"{allowance.message} (request body larger than {limit} bytes)",
                               ["body", allowance.field], "body_too_large")
         response = JSONResponse(body, status_code=413, headers={"Connection": "close"})
         await response(scope, receive, send)

@@ -124,6 +124,7 @@ def test_a_body_declared_oversize_is_413_naming_the_file(client: TestClient, aut
     answer = client.post("/evidence", headers=headers, content=bytes(4 * 1024 * 1024))
     assert answer.status_code == 413
     assert answer.json()["detail"][0]["loc"] == ["body", "file"]
+    assert answer.json()["detail"][0]["msg"].startswith(f"the file is larger than the limit of {LIMIT} bytes")
     assert stored_files(tmp_path) == []
 
 

@@ -54,7 +54,8 @@ def evidence_body_allowance(settings: Any) -> BodyAllowance:
     """The upload's own body cap: the evidence limit plus the multipart framing, for
     `POST /evidence` only (every other request keeps COMPLAINTS_MAX_BODY_BYTES)."""
     max_bytes = int(getattr(settings, "evidence_max_bytes", DEFAULT_MAX_BYTES))
-    return BodyAllowance("POST", PATH, max_bytes + MULTIPART_OVERHEAD, field="file", what="the file")
+    return BodyAllowance("POST", PATH, max_bytes + MULTIPART_OVERHEAD, field="file",
+                         message=f"the file is larger than the limit of {max_bytes} bytes")
 
 
 def store_of(request: Request) -> EvidenceStore:
