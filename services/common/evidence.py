@@ -347,20 +347,10 @@ class S3EvidenceStore:
 
 # --- configuration ---------------------------------------------------------------------------------
 
-class EvidenceSettings(Protocol):
-    """What `evidence_store_from` reads (quality's settings: `QUALITY_EVIDENCE_*`)."""
-
-    evidence_max_bytes: int
-    evidence_s3_endpoint: str | None
-    evidence_s3_bucket: str | None
-
-    @property
-    def evidence_root(self) -> Path: ...
-
-
 def evidence_store_from(settings: Any) -> EvidenceStore:
     """S3 when an endpoint and a bucket are configured, else a directory (by default beside the
-    service's SQLite store in its data dir)."""
+    service's SQLite store in its data dir). Reads `evidence_max_bytes`, `evidence_root` and
+    `evidence_s3_*` (quality's settings: `QUALITY_EVIDENCE_*`); settings without them get the defaults."""
     max_bytes = int(getattr(settings, "evidence_max_bytes", DEFAULT_MAX_BYTES))
     endpoint = getattr(settings, "evidence_s3_endpoint", None)
     bucket = getattr(settings, "evidence_s3_bucket", None)
