@@ -241,7 +241,8 @@ def test_not_effective_reopens_with_new_actions_and_both_approvals_again(app: Qu
     assert action.state is CorrectiveActionState.PROPOSED and action.round == 2
     assert action.actions == ["Change the alloy supplier"] and action.responsible_department == "Purchasing"
     assert action.due_at == DUE + timedelta(days=10) and action.approvals == {} and action.implementation is None
-    verified, reopened = [e for e in published(app) if isinstance(e, CorrectiveActionVerified | CorrectiveActionReopened)]
+    verified, reopened = [e for e in published(app)
+                          if isinstance(e, CorrectiveActionVerified | CorrectiveActionReopened)]
     assert not verified.effective and not verified.closed
     assert isinstance(reopened, CorrectiveActionReopened) and reopened.round == 2
     assert reopened.reason == "Checked three batches"
@@ -431,7 +432,8 @@ def test_quality_follows_its_own_topic_and_raises_the_action_once_from_the_messa
     plan = consumer._plan(topic, name, [Inbound.read(record(0, 0))])
     assert (plan.processed, plan.new_position, plan.dead) == (1, 4, [])
     app.save_processed(list(plan.uow.aggregates.values()), Tracking(name, plan.new_position))
-    assert app.corrective_action(action_id_for_adjudication(event.adjudication_id)).state is CorrectiveActionState.RAISED
+    action = app.corrective_action(action_id_for_adjudication(event.adjudication_id))
+    assert action.state is CorrectiveActionState.RAISED
     again = consumer._plan(topic, name, [Inbound.read(record(1, 0))])  # redelivered: a duplicate
     assert (again.processed, again.duplicates) == (0, 1)
 

@@ -91,7 +91,8 @@ class OwnIdAggregate(Aggregate):
             aggregate.fingerprints = {**aggregate.fingerprints, str(self.command_id): self.fingerprint}
 
     def take(self, meta: EventMeta, command: CommandEnvelope) -> None:
-        self.trigger_event(self.CommandTaken, meta=meta, command_id=command.command_id, fingerprint=command_fingerprint(command))
+        self.trigger_event(self.CommandTaken, meta=meta, command_id=command.command_id,
+                           fingerprint=command_fingerprint(command))
 
     def repeated(self, command: CommandEnvelope) -> bool:
         """True: carried out before (a repeat). Another command under the same id: 409 `command_id`."""
@@ -231,7 +232,6 @@ class CorrectiveAction(OwnIdAggregate):
             action.due_in_working_days = self.due_in_working_days
             action.approvals = {}
 
-
     def propose(self, meta: EventMeta, root_cause: str, actions: list[str], preventive: bool, owner: str | None,
                 responsible_department: str, due_at: datetime, due_in_working_days: int | None,
                 now: datetime) -> None:
@@ -239,9 +239,9 @@ class CorrectiveAction(OwnIdAggregate):
         self._require({S.RAISED}, "proposed")
         _future(due_at, now)
         self.trigger_event(self.Proposed, meta=meta, action_id=self.id, round=1, proposed_by=meta.actor.user_id,
-                       owner=owner or meta.actor.user_id, root_cause=root_cause, actions=list(actions),
-                       preventive=preventive, responsible_department=responsible_department, due_at=due_at,
-                       due_in_working_days=due_in_working_days)
+                           owner=owner or meta.actor.user_id, root_cause=root_cause, actions=list(actions),
+                           preventive=preventive, responsible_department=responsible_department, due_at=due_at,
+                           due_in_working_days=due_in_working_days)
 
     class Approved(OwnIdAggregate.Event):
         PUBLISHED_AS = CorrectiveActionApproved
@@ -260,7 +260,6 @@ class CorrectiveAction(OwnIdAggregate):
             if self.fully_approved:
                 action.state = S.APPROVED
 
-
     def approve(self, meta: EventMeta) -> None:
         """One approval; the action starts when both the management representative and the general
         manager have approved this round."""
@@ -272,8 +271,8 @@ class CorrectiveAction(OwnIdAggregate):
         outstanding = [r.value for r in self.outstanding_approvers() if r is not role]
         assert self.responsible_department is not None and self.due_at is not None
         self.trigger_event(self.Approved, meta=meta, action_id=self.id, round=self.round, approver=meta.actor.user_id,
-                       approver_role=role.value, outstanding=outstanding, fully_approved=not outstanding,
-                       responsible_department=self.responsible_department, due_at=self.due_at)
+                           approver_role=role.value, outstanding=outstanding, fully_approved=not outstanding,
+                           responsible_department=self.responsible_department, due_at=self.due_at)
 
     class Implemented(OwnIdAggregate.Event):
         PUBLISHED_AS = CorrectiveActionImplemented
@@ -294,14 +293,14 @@ class CorrectiveAction(OwnIdAggregate):
                                      "evidence": list(self.evidence), "on_time": self.on_time,
                                      "at": self.timestamp}
 
-
     def implement(self, meta: EventMeta, summary: str, evidence: list[str], now: datetime) -> None:
         role = self._role_in(meta, IMPLEMENTERS, "record implemented")
         self._require({S.APPROVED}, "recorded implemented")
         assert self.responsible_department is not None and self.due_at is not None
-        self.trigger_event(self.Implemented, meta=meta, action_id=self.id, round=self.round, implemented_by=meta.actor.user_id,
-                          implementer_role=role.value, responsible_department=self.responsible_department,
-                          summary=summary, evidence=list(evidence), due_at=self.due_at, on_time=now <= self.due_at)
+        self.trigger_event(self.Implemented, meta=meta, action_id=self.id, round=self.round,
+                           implemented_by=meta.actor.user_id,
+                           implementer_role=role.value, responsible_department=self.responsible_department,
+                           summary=summary, evidence=list(evidence), due_at=self.due_at, on_time=now <= self.due_at)
 
     class Verified(OwnIdAggregate.Event):
         PUBLISHED_AS = CorrectiveActionVerified
@@ -319,7 +318,6 @@ class CorrectiveAction(OwnIdAggregate):
                 "findings": self.findings}]
             if self.effective:
                 action.state = S.CLOSED
-
 
     class Reopened(OwnIdAggregate.Event):
         PUBLISHED_AS = CorrectiveActionReopened
@@ -343,7 +341,6 @@ class CorrectiveAction(OwnIdAggregate):
             action.approvals = {}
             action.implementation = None
 
-
     def verify(self, meta: EventMeta, effective: bool, findings: str, actions: list[str] | None,
                responsible_department: str | None, due_at: datetime | None, due_in_working_days: int | None,
                now: datetime) -> None:
@@ -356,14 +353,16 @@ class CorrectiveAction(OwnIdAggregate):
             if due_at is None:
                 raise InvalidCommand("a not-effective action is reopened with a new due time", field="due_at")
             _future(due_at, now)
-        self.trigger_event(self.Verified, meta=meta, action_id=self.id, round=self.round, verified_by=meta.actor.user_id,
-                       effective=effective, findings=findings, closed=effective)
+        self.trigger_event(self.Verified, meta=meta, action_id=self.id, round=self.round,
+                           verified_by=meta.actor.user_id,
+                           effective=effective, findings=findings, closed=effective)
         if not effective:
             assert actions is not None and due_at is not None
-            self.trigger_event(self.Reopened, meta=meta, action_id=self.id, round=self.round + 1, reopened_by=meta.actor.user_id,
-                           reason=findings, actions=list(actions),
-                           responsible_department=responsible_department or self.responsible_department,
-                           due_at=due_at, due_in_working_days=due_in_working_days)
+            self.trigger_event(self.Reopened, meta=meta, action_id=self.id, round=self.round + 1,
+                               reopened_by=meta.actor.user_id,
+                               reason=findings, actions=list(actions),
+                               responsible_department=responsible_department or self.responsible_department,
+                               due_at=due_at, due_in_working_days=due_in_working_days)
 
 
 class ExceptionReport(OwnIdAggregate):
@@ -426,7 +425,6 @@ class ExceptionReport(OwnIdAggregate):
         def apply(self, report: ExceptionReport) -> None:
             report.answer = {"answered_by": self.answered_by, "response": self.response, "at": self.timestamp}
 
-
     def answer_report(self, meta: EventMeta, response: str) -> None:
         if _role(meta) not in IMPLEMENTERS:
             raise NotTheirStep(f"{meta.actor.role} may not answer an exception report; the unit concerned "
@@ -435,4 +433,4 @@ class ExceptionReport(OwnIdAggregate):
             raise DomainError(f"exception report {self.id} was already answered by {self.answer['answered_by']}",
                               field="report_id")
         self.trigger_event(self.Answered, meta=meta, report_id=self.id, unit=self.unit, answered_by=meta.actor.user_id,
-                       response=response)
+                           response=response)
