@@ -54,6 +54,26 @@ def dispatch_on_site(client: httpx.Client, routing_url: str, complaint_id: str, 
     return response.json()
 
 
+def upload_photo(client: httpx.Client, quality_url: str, headers: dict[str, str],
+                 data: bytes = samples.SAMPLE_PHOTO, name: str = "photo.png") -> str:
+    """Upload a photo to quality's evidence store (`POST /evidence`) as the caller of `headers`; its SHA-256."""
+    response = client.post(f"{quality_url}/evidence", files={"file": (name, data, "image/png")}, headers=headers)
+    if response.status_code not in (200, 201):
+        raise RuntimeError(f"evidence upload refused: {response.status_code} {response.text}")
+    return response.json()["sha256"]
+
+
+def record_determination(client: httpx.Client, quality_url: str, complaint_id: str, headers: dict[str, str],
+                         body: dict[str, Any] | None = None) -> httpx.Response:
+    """The regional manager (`headers`: the manager of the complaint's region) records the on-site
+    determination: a photo is uploaded first and named among the evidence (an obvious quality defect by
+    default). Returns quality's answer."""
+    body = dict(body or samples.obvious_defect_determination())
+    if body["determination"] != "obvious_misuse" and not body.get("evidence"):
+        body["evidence"] = [upload_photo(client, quality_url, headers)]
+    return client.post(f"{quality_url}/complaints/{complaint_id}/on-site-determination", json=body, headers=headers)
+
+
 def journey(client: httpx.Client, urls: dict[ServiceName, str], complaint_id: str) -> list[tuple[str, dict]]:
     steps = [(service.value, event) for service in ServiceName
              for event in history(client, urls[service], complaint_id)]
@@ -67,7 +87,8 @@ def describe(event: dict[str, Any]) -> str:
     if event["event_type"] == "Routed":
         return f"to {data['destination']}"
     if event["event_type"] == "DeterminationRecorded":
-        return f"{data['determination']} by {data['inspector']}, {len(data['photo_refs'])} photos"
+        return (f"{data['determination']} by {data['inspector']}, "
+                f"{len(data.get('evidence') or data['photo_refs'])} photos")
     if event["event_type"] == "Allocated":
         return "; ".join(f"{line['item']}: {line['payer']}" for line in data["lines"])
     if event["event_type"] == "Recorded":

@@ -70,13 +70,23 @@ def minor_complaint(branch: str = "GZ03") -> dict[str, Any]:
                       resolved_on_the_spot="Invoice re-sent by e-mail while on the phone; customer satisfied.")
 
 
-def obvious_defect_determination() -> dict[str, Any]:
+def _visited() -> str:
+    return (datetime.now(timezone.utc) - timedelta(minutes=30)).isoformat()
+
+
+def obvious_defect_determination(evidence: list[str] | None = None) -> dict[str, Any]:
+    """The regional manager's inspection record of an obvious quality defect (§5.3.3⑸, §5.4). It needs
+    a photo among `evidence`: upload one first (`journey.upload_photo`) and pass its SHA-256."""
     return {
         "command_id": str(uuid4()),
         "determination": "obvious_quality_defect",
         "photo_refs": ["photos/gx200-housing-crack-1.jpg", "photos/gx200-housing-crack-2.jpg"],
         "memo": "Casting flaw along the housing seam; not caused by handling or use.",
         "customer_agrees": True,
+        "visited_at": _visited(),
+        "samples_taken": ["housing fragment at the seam"],
+        "cause": "Casting pore along the housing seam",
+        "evidence": list(evidence or []),
     }
 
 
@@ -104,4 +114,15 @@ def misuse_fixed_on_site_determination() -> dict[str, Any]:
         "photo_refs": ["photos/gx200-drain-plug-loose.jpg"],
         "memo": "Drain plug left loose after the customer's own oil change; tightened and refilled on site.",
         "customer_agrees": True,
+        "visited_at": _visited(),
+        "cause": "Drain plug not tightened after an oil change",
+        "written_feedback": "Plug tightened to 40 Nm, oil refilled; ran 30 minutes without a leak.",
+        "customer_opinion": "Satisfied; agrees it was the loose plug.",
     }
+
+
+#: A 1x1 PNG: the smallest photo the evidence store accepts (the demo's stand-in for a real one).
+SAMPLE_PHOTO = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63606060f80f0001040100"
+    "5d0e1bb40000000049454e44ae426082")

@@ -1,21 +1,112 @@
+"""Quality's commands over its event store: each human step of the investigation (§5.3.3⑸, §5.4, §5.7)
+in one unit of work. What the domain cannot know is looked up here: the kinds of the evidence hashes
+(`self.evidence`, the evidence store), the authority matrix, the complaint's region and the time."""
+
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from contracts.envelope import ServiceName, branch_of
-from contracts.quality import OnSiteFindings, RecordOnSiteDetermination
+from contracts import quality as q
+from contracts.envelope import ComplaintCommand, ServiceName, branch_of, utc_now
 from contracts.registration import ProductDetails
+from services.common.access import rules as access_rules
+from services.common.authority import AuthorityMatrix, load_authority
 from services.common.domain import EventMeta, NotFound
 from services.common.store import ServiceApplication
 from services.quality.domain.investigation import QualityInvestigation
 
 
+@dataclass(frozen=True)
+class StepDone:
+    """A step's answer: where the investigation stands after it; `created` false for a repeated command."""
+
+    complaint_id: UUID
+    form_number: str
+    stage: str
+    determination: str | None
+    version: int
+    created: bool
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a step may need besides the command: looked up here, passed to the pure domain."""
+
+    matrix: AuthorityMatrix
+    region: str | None
+    now: datetime
+    kinds: dict[str, str | None]
+
+
+Step = Callable[[QualityInvestigation, EventMeta, Any, Context], None]
+
+#: Each command: the step's name (who takes it: `STEP_ROLES`) and the investigation method that carries it out.
+STEPS: dict[type, tuple[str, Step]] = {
+    q.RecordOnSiteDetermination: ("record determination", lambda i, meta, cmd, x: i.record_on_site_determination(
+        meta, cmd, cmd.inspector, x.now, x.kinds)),
+    q.CorrectOnSiteDetermination: ("correct determination", lambda i, meta, cmd, x: i.correct_determination(
+        meta, cmd, x.kinds)),
+    q.FileDefectiveProductForm: ("file the defective-product form", lambda i, meta, cmd, x: i.file_form(
+        meta, cmd, x.kinds)),
+    q.ApproveDefectiveProductForm: ("approve the defective-product form", lambda i, meta, cmd, x: i.approve_form(
+        meta, cmd, x.matrix, x.region)),
+    q.RejectDefectiveProductForm: ("reject the defective-product form", lambda i, meta, cmd, x: i.reject_form(
+        meta, cmd)),
+    q.ReturnDefectiveProductForm: ("return the defective-product form", lambda i, meta, cmd, x: i.return_form(
+        meta, cmd)),
+    q.ForwardDefectiveProductForm: ("forward the defective-product form", lambda i, meta, cmd, x: i.forward_form(
+        meta, cmd)),
+    q.RequestProductReturn: ("request the return", lambda i, meta, cmd, x: i.request_return(meta, cmd)),
+    q.ShipProductReturn: ("ship the return", lambda i, meta, cmd, x: i.ship_return(meta, cmd, x.now)),
+    q.RecordProductReceived: ("receive the returned product", lambda i, meta, cmd, x: i.receive_return(meta, cmd)),
+    q.RecordQualityAdjudication: ("adjudicate", lambda i, meta, cmd, x: i.adjudicate(meta, cmd)),
+    q.ApproveQualityDecision: ("approve the quality decision", lambda i, meta, cmd, x: i.approve_decision(
+        meta, cmd, x.matrix, x.region)),
+    q.RejectQualityDecision: ("reject the quality decision", lambda i, meta, cmd, x: i.reject_decision(meta, cmd)),
+    q.RecordQualityRemedy: ("record the remedy", lambda i, meta, cmd, x: i.record_remedy(meta, cmd, x.now)),
+}
+
+
+def command_fingerprint(command: ComplaintCommand) -> str:
+    """What a command asks, apart from when it was sent: the same id must ask the same again."""
+    asked = command.model_dump(mode="json", exclude={"command_id", "issued_at", "correlation_id"})
+    return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
+
+
+class _NoEvidence:
+    """No evidence store attached: nothing is stored (every hash is unknown)."""
+
+    def info(self, sha256: str) -> None:
+        return None
+
+
+def _default_evidence_store() -> Any:
+    try:
+        from services.common.evidence import InMemoryEvidenceStore
+    except ImportError:  # pragma: no cover - the evidence store ships with the package
+        return _NoEvidence()
+    return InMemoryEvidenceStore()
+
+
 class QualityApplication(ServiceApplication):
     SERVICE = ServiceName.QUALITY
     VALUE_TYPES = (EventMeta, ProductDetails)
+
+    def __init__(self, *args: Any, clock: Callable[[], datetime] = utc_now, authority: AuthorityMatrix | None = None,
+                 **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.clock = clock
+        self.authority = authority or load_authority()
+        #: The evidence store (photos and scans by SHA-256); bootstrap attaches the configured one.
+        self.evidence: Any = _default_evidence_store()
 
     @staticmethod
     def missing(complaint_id: UUID) -> NotFound:
@@ -24,24 +115,58 @@ class QualityApplication(ServiceApplication):
 
     def investigation(self, complaint_id: UUID) -> QualityInvestigation:
         try:
-            return self.repository.get(complaint_id)
+            investigation = self.repository.get(complaint_id)
         except AggregateNotFoundError:
             raise self.missing(complaint_id) from None
-
-    def record_on_site_determination(self, command: RecordOnSiteDetermination,
-                                     in_scope: Callable[[str], bool] = lambda branch: True) -> QualityInvestigation:
-        """`in_scope(branch)`: whether the caller may act on a complaint of that branch; one it may
-        not is not found, exactly like a complaint quality never received."""
-        investigation = self.investigation(command.complaint_id)
-        if not in_scope(branch_of(investigation.meta.form_number)):
-            raise self.missing(command.complaint_id)
-        if investigation.determination_command_id == command.command_id:
-            return investigation  # the same command again (a client retry): already done
-        meta = investigation.meta.caused_by(command.command_id, command.actor)
-        findings = OnSiteFindings(**command.model_dump(include=set(OnSiteFindings.model_fields)))
-        investigation.record_on_site_determination(meta, findings, command.inspector)
-        self.save(investigation)
+        if not isinstance(investigation, QualityInvestigation):
+            raise self.missing(complaint_id)
         return investigation
+
+    def visible(self, complaint_id: UUID, in_scope: Callable[[str], bool]) -> QualityInvestigation:
+        """The investigation, when `in_scope(branch)`: one outside the caller's scope is not found,
+        exactly like a complaint quality never received."""
+        investigation = self.investigation(complaint_id)
+        if not in_scope(branch_of(investigation.meta.form_number)):
+            raise self.missing(complaint_id)
+        return investigation
+
+    def evidence_kinds(self, hashes: list[str]) -> dict[str, str | None]:
+        kinds: dict[str, str | None] = {}
+        for sha256 in hashes:
+            info = self.evidence.info(sha256)
+            kinds[sha256] = getattr(info, "kind", None) if info is not None else None
+        return kinds
+
+    def handle(self, command: ComplaintCommand,
+               in_scope: Callable[[str], bool] = lambda branch: True) -> StepDone:
+        """Carry out one step; a repeated command id answers the state now and writes nothing. A refused
+        step raises before anything is saved. `in_scope(branch)`: whether the caller may act on a
+        complaint of that branch (the edge passes the access rules)."""
+        investigation = self.visible(command.complaint_id, in_scope)
+        fingerprint = command_fingerprint(command)
+        if investigation.repeated_with(command.command_id, fingerprint):
+            return self._done(investigation, created=False)
+        name, step = STEPS[type(command)]
+        investigation.check_actor(name, command.actor)
+        meta = investigation.meta.caused_by(command.command_id, command.actor)
+        context = Context(matrix=self.authority,
+                          region=access_rules().region_of(branch_of(investigation.meta.form_number)),
+                          now=self.clock(), kinds=self.evidence_kinds(list(getattr(command, "evidence", ()))))
+        step(investigation, meta, command, context)
+        investigation.take(meta, command.command_id, fingerprint)
+        self.save(investigation)
+        return self._done(investigation, created=True)
+
+    @staticmethod
+    def _done(investigation: QualityInvestigation, created: bool) -> StepDone:
+        return StepDone(investigation.id, investigation.meta.form_number, investigation.stage,
+                        investigation.determination, investigation.version, created)
+
+    def record_on_site_determination(self, command: q.RecordOnSiteDetermination,
+                                     in_scope: Callable[[str], bool] = lambda branch: True) -> QualityInvestigation:
+        """The on-site determination step (kept for its callers): `handle`, answering the investigation."""
+        self.handle(command, in_scope)
+        return self.investigation(command.complaint_id)
 
     # ===== Corrective actions (CAPA) and exception reports (issue 8, Helper C): section start =====
     # Each corrective action / exception report is an aggregate of its own id (domain/corrective.py);

@@ -15,7 +15,8 @@ def quality_policy(event: Envelope, uow: UnitOfWork) -> None:
     if isinstance(event, ComplaintRouted) and event.destination is Destination.QUALITY_DEPARTMENT:
         if uow.get(event.complaint_id) is None:
             uow.add(QualityInvestigation(meta=EventMeta.from_upstream(event, QUALITY),
-                                         product=event.product, description=event.description))
+                                         product=event.product, description=event.description,
+                                         severity=event.severity.value))
     corrective_policy(event, uow)  # corrective actions (issue 8): see the section below
 
 

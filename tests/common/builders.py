@@ -14,7 +14,7 @@ from eventsourcing.persistence import Tracking
 
 from contracts.billing import CostAllocated, CostItem, CostLine, Payer
 from contracts.envelope import Actor, Envelope, Role, ServiceName
-from contracts.quality import OnSiteDeterminationRecorded, OnSiteFindings
+from contracts.quality import OnSiteDeterminationRecorded, OnSiteInspectionStep
 from contracts.registration import ComplaintRegistered, Customer, ProductDetails, RegisterComplaint
 from contracts.routing import ComplaintRouted, Destination
 from services.common.consumer import Policy, UnitOfWork
@@ -90,16 +90,28 @@ def complaint_routed(destination: Destination | str = Destination.QUALITY_DEPART
                                       **{k: v for k, v in overrides.items() if k not in payload}), **payload)
 
 
-def findings(**overrides: Any) -> OnSiteFindings:
+#: The SHA-256 of a photo a test stores first (`stored_photo`): the hash a determination names.
+PHOTO_SHA = "a" * 64
+
+
+def findings(**overrides: Any) -> OnSiteInspectionStep:
+    """An on-site inspection record (an obvious quality defect with one photo by default)."""
     values: dict[str, Any] = dict(determination="obvious_quality_defect",
                                   photo_refs=["photos/crack-1.jpg", "photos/crack-2.jpg"],
-                                  memo="Casting flaw along the housing seam.", customer_agrees=True)
-    return OnSiteFindings(**(values | overrides))
+                                  memo="Casting flaw along the housing seam.", customer_agrees=True,
+                                  visited_at=datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc),
+                                  cause="Casting pore at the seam", samples_taken=["housing fragment"],
+                                  evidence=[PHOTO_SHA])
+    if overrides.get("misuse_resolution") == "fixed_on_site":
+        values |= dict(written_feedback="Tightened and refilled; runs dry.", customer_opinion="Satisfied")
+    if overrides.get("misuse_resolution") == "simple_part_swap":
+        values |= dict(parts_used=[{"part_no": "SEAL-40", "quantity": 1}])
+    return OnSiteInspectionStep(**(values | overrides))
 
 
 def determination_recorded(**overrides: Any) -> OnSiteDeterminationRecorded:
     payload: dict[str, Any] = dict(findings().model_dump()) | dict(inspector="rm-wang", product=product())
-    payload |= {k: v for k, v in overrides.items() if k in payload or k in OnSiteFindings.model_fields}
+    payload |= {k: v for k, v in overrides.items() if k in payload or k in OnSiteDeterminationRecorded.model_fields}
     return OnSiteDeterminationRecorded(
         **envelope(ServiceName.QUALITY, **({"actor": MANAGER} | {k: v for k, v in overrides.items()
                                                                  if k not in payload})), **payload)

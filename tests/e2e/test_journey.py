@@ -13,7 +13,7 @@ import pytest
 from contracts.envelope import ServiceName
 from services.common.cluster import LocalCluster
 from services.demo import samples
-from services.demo.journey import history, wait_for_events
+from services.demo.journey import history, record_determination, wait_for_events
 from services.intake.domain.registration import complaint_id_for
 from tests.e2e.conftest import open_quality_investigation
 
@@ -30,8 +30,8 @@ def journey(cluster: LocalCluster) -> dict:
     receipt = open_quality_investigation(cluster)
     complaint_id = receipt["complaint_id"]
     with httpx.Client(timeout=15, headers=cluster.auth(**samples.OPERATOR)) as c:
-        determination = c.post(f"{cluster.url(QUALITY)}/complaints/{complaint_id}/on-site-determination",
-                               json=samples.obvious_defect_determination(), headers=cluster.auth(**samples.MANAGER))
+        # The regional manager of the region uploads the photo, then records the determination naming it.
+        determination = record_determination(c, cluster.url(QUALITY), complaint_id, cluster.auth(**samples.MANAGER))
         assert determination.status_code == 201, determination.text
         wait_for_events(c, cluster.url(NOTIFY), complaint_id, "Recorded", count=len(NOTICES))
         return {"receipt": receipt, "complaint_id": complaint_id,

@@ -26,7 +26,7 @@ from contracts.topics import INTAKE_COMMAND_RESULTS_TOPIC, INTAKE_COMMANDS_TOPIC
 from services.common import access
 from services.common.cluster import LocalCluster
 from services.demo import samples
-from services.demo.journey import dispatch_on_site, history, wait_for, wait_for_events
+from services.demo.journey import dispatch_on_site, history, record_determination, wait_for, wait_for_events
 from services.intake.domain.registration import complaint_id_for
 
 pytestmark = pytest.mark.e2e
@@ -255,9 +255,8 @@ def quality_misuse_fixed_on_site(w: Walk) -> None:
     dispatch_on_site(w.client, w.routing, w.id, w.cluster.auth(**HQ), regional_manager=w.manager["user"])
     assert w.awaits("on-site-determination", "regional_manager")["assignee"] == w.manager["user"]
     wait_for_events(w.client, w.cluster.url(QUALITY), w.id, "Opened")
-    determined = w.client.post(f"{w.cluster.url(QUALITY)}/complaints/{w.id}/on-site-determination",
-                               json=samples.misuse_fixed_on_site_determination(),
-                               headers=w.cluster.auth(**w.manager))
+    determined = record_determination(w.client, w.cluster.url(QUALITY), w.id, w.cluster.auth(**w.manager),
+                                      samples.misuse_fixed_on_site_determination())
     assert determined.status_code == 201, determined.text
     w.wait_state("awaiting_customer_reply")
     w.reply_and_close(remedy=None, outcome="resolved")

@@ -18,8 +18,9 @@ from services.quality.application import QualityApplication
 from services.quality.domain.investigation import QualityInvestigation
 from services.quality.policies import quality_policy
 from tests.common.builders import (
-    MANAGER, complaint_registered, complaint_routed, findings, in_memory, product, published, react,
+    MANAGER, PHOTO_SHA, complaint_registered, complaint_routed, findings, in_memory, product, published, react,
 )
+from tests.quality.chain import PNG
 
 
 def record(app: QualityApplication, complaint_id: UUID, recorded: OnSiteFindings, inspector: str, actor: Actor,
@@ -30,9 +31,20 @@ def record(app: QualityApplication, complaint_id: UUID, recorded: OnSiteFindings
     return app.record_on_site_determination(command)
 
 
+class OnePhoto:
+    """An evidence store holding one photo under `PHOTO_SHA` (the hash `findings()` names)."""
+
+    def info(self, sha256: str) -> object | None:
+        from services.common.evidence import StoredEvidence
+        return StoredEvidence(sha256=PHOTO_SHA, size=len(PNG), content_type="image/png", kind="photo") \
+            if sha256 == PHOTO_SHA else None
+
+
 @pytest.fixture
 def app() -> QualityApplication:
-    return in_memory(QualityApplication)
+    app = in_memory(QualityApplication)
+    app.evidence = OnePhoto()
+    return app
 
 
 @pytest.fixture
@@ -110,7 +122,7 @@ def test_determination_is_published_with_its_evidence(app: QualityApplication, r
 
 
 def test_misuse_resolution_is_published(app: QualityApplication, routed: ComplaintRouted) -> None:
-    recorded = findings(determination="obvious_misuse", misuse_resolution="simple_part_swap")
+    recorded = findings(determination="obvious_misuse", misuse_resolution="simple_part_swap", evidence=[])
     record(app, routed.complaint_id, recorded, "rm-wang", MANAGER, uuid4())
     determination = published(app)[-1]
     assert determination.determination is Determination.OBVIOUS_MISUSE
@@ -135,9 +147,10 @@ def test_second_determination_is_refused(app: QualityApplication, routed: Compla
 
 def test_second_determination_is_refused_on_the_aggregate(app: QualityApplication, routed: ComplaintRouted) -> None:
     investigation: QualityInvestigation = app.investigation(routed.complaint_id)
-    investigation.record_on_site_determination(investigation.meta, findings(), "rm-wang")
+    kinds = {PHOTO_SHA: "photo"}
+    investigation.record_on_site_determination(investigation.meta, findings(), "rm-wang", evidence_kinds=kinds)
     with pytest.raises(DomainError) as refused:
-        investigation.record_on_site_determination(investigation.meta, findings(), "rm-wang")
+        investigation.record_on_site_determination(investigation.meta, findings(), "rm-wang", evidence_kinds=kinds)
     assert refused.value.field == "determination"
     assert len(investigation.pending_events) == 1
 
