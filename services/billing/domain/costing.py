@@ -32,7 +32,7 @@ from contracts.billing import CostItem, LedgerItem, Payer
 from contracts.quality import Determination, MisuseResolution
 from services.billing.domain.money import cny
 from services.billing.domain.pricing import (
-    CostRules, PriceList, Priced, PricingError, default_prices, default_rules, price, salesperson_penalty,
+    PENDING, CostRules, PriceList, Priced, PricingError, default_prices, default_rules, price, salesperson_penalty,
 )
 
 ZERO = Decimal("0.00")
@@ -123,6 +123,8 @@ class OpenEntry:
     key: str
     payer: Payer
     amount: Decimal
+    price_list_version: str | None = None
+    source_document: str | None = None
 
 
 @dataclass(frozen=True)
@@ -205,9 +207,9 @@ def targets(facts: CaseFacts, prices: PriceList | None = None, rules: CostRules 
         quantity = _detail(facts, "quantity") or 1
         parts = _merged(_detail(facts, "parts") or ())
         hours = _detail(facts, "labour_hours") or ZERO
-        kw = dict(quality_outcome=outcome, prices=prices, rules=rules)
-        bare = price(determination, misuse, within, **kw)  # the row, and its fixed lines
-        row = next(r for r in rules.rows if r.id == bare.rule_id)
+        key = (determination, misuse, None if determination is not Determination.CANNOT_BE_DETERMINED
+               else (outcome.value if outcome is not None else PENDING))
+        row = next(r for r in rules.rows if r.applies(key, within))  # exactly one (checked on load)
         covered = {spec.item for spec in row.lines}
         rule_id, rule_text = row.id, row.rule
         known_parts = [(p, q) for p, q in parts if p in prices.parts]
@@ -297,9 +299,9 @@ def compensate(open_entries: Sequence[OpenEntry], target: Target) -> list[Bookin
             continue
         for entry in now:
             out.append(Booking(Line(entry.item, entry.key, entry.payer, entry.amount,
-                                    want.rule_id if want else "reversed", want.price_list_version if want else None,
-                                    want.source_document if want else None,
-                                    f"reverses the {entry.payer} entry"), reverses=entry.entry_id))
+                                    want.rule_id if want else target.rule_id, entry.price_list_version,
+                                    entry.source_document, f"reverses the {entry.payer} entry"),
+                               reverses=entry.entry_id))
         if want is not None:
             out.append(Booking(want))
     return out

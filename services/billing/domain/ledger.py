@@ -277,7 +277,8 @@ class CostLedger(ComplaintAggregate):
 
     def open_entries(self) -> list[OpenEntry]:
         reversed_ids = {str(e.reverses) for e in self.entries if e.reverses is not None}
-        return [OpenEntry(str(e.entry_id), e.item, e.key, e.payer, e.amount) for e in self.entries
+        return [OpenEntry(str(e.entry_id), e.item, e.key, e.payer, e.amount, e.price_list_version, e.source_document)
+                for e in self.entries
                 if e.reverses is None and str(e.entry_id) not in reversed_ids]
 
     @property
