@@ -218,9 +218,9 @@ def targets(facts: CaseFacts, prices: PriceList | None = None, rules: CostRules 
         replaces = CostItem.REPLACEMENT in covered
         if replaces and model not in prices.products:
             unpriced.append(f"replacement {model or '(no model)'}: not in price list {prices.version}")
-            use_prices = dataclasses.replace(prices, products={**prices.products, str(model): ZERO})
+            use_prices = dataclasses.replace(prices, products={**prices.products, str(model or ""): ZERO})
         priced: Priced = price(
-            determination, misuse, within, model=str(model) if model is not None else None, quantity=quantity,
+            determination, misuse, within, model=str(model or ""), quantity=quantity,
             parts=known_parts if CostItem.PARTS in covered else (),
             labour_hours=hours if CostItem.REPAIR_LABOUR in covered else 0,
             transport_incurred=[(c.item.value, c.amount, c.source_document or c.cost_id) for c in transport
