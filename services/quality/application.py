@@ -247,6 +247,10 @@ class QualityApplication(ServiceApplication):
         elif isinstance(command, ApproveCorrectiveAction):
             action.approve(meta)
         elif isinstance(command, RecordCorrectiveActionImplemented):
+            unknown = [h for h in command.evidence if self.evidence.info(h) is None]
+            if unknown:
+                raise InvalidCommand(f"evidence {unknown[0]} is not stored: upload it first (POST /evidence)",
+                                     field="evidence")
             action.implement(meta, command.summary, list(command.evidence), now)
         elif isinstance(command, VerifyCorrectiveAction):
             action.verify(meta, command.effective, command.findings,

@@ -6,6 +6,7 @@ events name the complaint and pass their contracts."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID, uuid4
@@ -39,7 +40,8 @@ MR = Actor(user_id="mr-gao", role="management_representative")
 GM = Actor(user_id="gm-he", role="general_manager")
 DEPT = Actor(user_id="prod-ma", role="responsible_department")
 CLERK = Actor(user_id="clerk-li", role="branch_clerk", branch="SH01")
-SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+PDF = b"%PDF-1.4\n% corrective action: crack test record\n%%EOF\n"
+SHA = hashlib.sha256(PDF).hexdigest()
 
 
 def adjudication(determination: str = "obvious_quality_defect", **overrides: Any) -> QualityAdjudicationRecorded:
@@ -58,6 +60,7 @@ def adjudication(determination: str = "obvious_quality_defect", **overrides: Any
 def app() -> QualityApplication:
     app = in_memory(QualityApplication)
     app.corrective_clock = lambda: NOW
+    assert app.evidence.put(PDF).sha256 == SHA
     return app
 
 
@@ -292,6 +295,16 @@ def test_refused_later_steps_write_nothing(app: QualityApplication, raised: Corr
         app.corrective_action_step(verify(raised, effective=False, due_at=NOW - timedelta(hours=1)))
     assert past.value.field == "due_at"
     assert log_size(app) == size and app.corrective_action(raised.id).state is CorrectiveActionState.IMPLEMENTED
+
+
+def test_evidence_that_is_not_stored_is_refused(app: QualityApplication, raised: CorrectiveAction) -> None:
+    to_approved(app, raised)
+    size = log_size(app)
+    unknown = hashlib.sha256(b"never uploaded").hexdigest()
+    with pytest.raises(InvalidCommand) as refused:
+        app.corrective_action_step(implement(raised).model_copy(update={"evidence": [SHA, unknown]}))
+    assert refused.value.field == "evidence" and unknown in str(refused.value)
+    assert log_size(app) == size
 
 
 def test_not_effective_without_new_actions_is_refused_in_the_domain_too(app: QualityApplication,

@@ -20,14 +20,13 @@ from services.quality.bootstrap import create_app
 from services.quality.domain.corrective import action_id_for_adjudication
 from services.quality.settings import QualitySettings
 from tests.common.builders import complaint_routed, react, stored_events
-from tests.quality.test_corrective import adjudication
+from tests.quality.test_corrective import PDF, SHA, adjudication
 
 QA = {"user": "qa-lin", "role": "quality_department"}
 MR = {"user": "mr-gao", "role": "management_representative"}
 GM = {"user": "gm-he", "role": "general_manager"}
 DEPT = {"user": "prod-ma", "role": "responsible_department"}
 CLERK = {"user": "clerk-li", "role": "branch_clerk", "branch": "SH01"}
-SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
 
 
@@ -35,6 +34,7 @@ NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
 def api(tmp_path: Path) -> FastAPI:
     api = create_app(QualitySettings(data_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1"))
     api.state.runtime.app.corrective_clock = lambda: NOW
+    api.state.runtime.app.evidence.put(PDF)
     return api
 
 

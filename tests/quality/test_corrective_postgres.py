@@ -18,7 +18,7 @@ from services.quality.policies import quality_policy
 from services.quality.settings import QualitySettings
 from tests.common.builders import complaint_routed, published, react
 from tests.quality.test_corrective import (
-    DEPT, DUE, NOW, QA, adjudication, alert_command, implement, to_approved, verify,
+    DEPT, DUE, NOW, PDF, QA, adjudication, alert_command, implement, to_approved, verify,
 )
 
 
@@ -31,6 +31,7 @@ def open_app(url: str, tmp_path: Path) -> QualityApplication:
 def test_a_second_process_rebuilds_every_action_and_report(new_database: Callable[[], str], tmp_path: Path) -> None:
     url = new_database()
     first = open_app(url, tmp_path)
+    first.evidence.put(PDF)
     routed = complaint_routed(Destination.QUALITY_DEPARTMENT)
     react(first, quality_policy, routed)
     defect = adjudication()

@@ -85,7 +85,7 @@ class ApprovalBody(Frozen):
 
 
 class ImplementationBody(Frozen):
-    """What was done, and the SHA-256 of each stored evidence file (`POST /evidence`)."""
+    """What was done, and the SHA-256 of each evidence file, stored beforehand (`POST /evidence`)."""
 
     command_id: UUID = COMMAND_ID
     summary: NonEmptyStr
@@ -323,7 +323,8 @@ async def approve_corrective_action(action_id: UUID, body: ApprovalBody, request
 @router.post("/corrective-actions/{action_id}/implementation", status_code=status.HTTP_201_CREATED,
              response_model=CorrectiveActionView,
              responses=_responses("the responsible department and the quality department",
-                                  "The action is not `approved` by both (the answer names its state)"))
+                                  "The action is not `approved` by both (the answer names its state)",
+                                  "; or an evidence hash names no stored file (upload it first: `POST /evidence`)"))
 async def record_corrective_action_implemented(action_id: UUID, body: ImplementationBody, request: Request,
                                                response: Response, principal: CurrentPrincipal) -> CorrectiveActionView:
     """Record the action implemented, with the evidence files' hashes."""
