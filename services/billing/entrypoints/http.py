@@ -14,13 +14,13 @@ from typing import Any
 from uuid import UUID, uuid4, uuid5
 
 from fastapi import APIRouter, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.billing import (
     ApproveCompensation, ChargeSalespersonPenalty, CustomerChargeLine, IncurredItem, LedgerEntry, LedgerItem,
     Payer, PenaltyPercent, PositiveMoney, ProposeCompensation, RecordCost,
 )
-from contracts.envelope import COMPLAINTS_NAMESPACE, Frozen, NonEmptyStr, Role, ShortStr
+from contracts.envelope import COMPLAINTS_NAMESPACE, Frozen, NonEmptyStr, Role, Rules, ShortStr
 from services.billing.application import Done, ledger_view
 from services.common.access import authorize, rules
 from services.common.auth import CurrentPrincipal, Principal
@@ -36,6 +36,14 @@ READ = "billing.ledger.read"
 
 _TRANSPORT = [IncurredItem.RETURN_TRANSPORT.value, IncurredItem.DELIVERY_TRANSPORT.value]
 _COMMAND_ID = Field(default_factory=uuid4, description="Client-chosen id; a repeated id returns the first result")
+
+
+def _text_only(value: Any) -> Any:
+    """Money and rates come as decimal strings ("12.50"): a JSON number would pass through binary
+    floating point, so it is refused (the schema offers only the string form)."""
+    if not isinstance(value, str):
+        raise ValueError('send the amount as a decimal string, e.g. "1280.50", never a JSON number')
+    return value
 
 
 def _cost_rules(schema: dict[str, Any]) -> None:
@@ -61,6 +69,15 @@ class CostBody(Frozen):
     source_document: ShortStr | None = Field(default=None, description="Invoice or waybill number")
     description: NonEmptyStr | None = None
 
+    _amount_text = field_validator("amount", mode="before")(_text_only)
+
+    @model_validator(mode="after")
+    def _document(self) -> CostBody:
+        Rules(self).require(
+            self.item is IncurredItem.OTHER or self.source_document is not None, "source_document",
+            "transport is recorded with its invoice or waybill number").check()
+        return self
+
 
 class PenaltyBody(Frozen):
     """The approver's rate: the salesperson bears 30-60 % of the transit transport incurred (§5.5.3⑶)."""
@@ -68,6 +85,8 @@ class PenaltyBody(Frozen):
     command_id: UUID = _COMMAND_ID
     penalty_percent: PenaltyPercent
     reason: NonEmptyStr | None = Field(default=None, description="Defaults to the quality department's finding")
+
+    _percent_text = field_validator("penalty_percent", mode="before")(_text_only)
 
 
 class CompensationBody(Frozen):
@@ -77,6 +96,8 @@ class CompensationBody(Frozen):
     compensation_id: UUID | None = Field(default=None, description="Defaults to an id derived from command_id")
     amount: PositiveMoney
     reason: NonEmptyStr
+
+    _amount_text = field_validator("amount", mode="before")(_text_only)
 
 
 class ApprovalBody(Frozen):
