@@ -152,8 +152,8 @@ class QualityApplication(ServiceApplication):
         context = Context(matrix=self.authority,
                           region=access_rules().region_of(branch_of(investigation.meta.form_number)),
                           now=self.clock(), kinds=self.evidence_kinds(list(getattr(command, "evidence", ()))))
+        investigation.taking(fingerprint)
         step(investigation, meta, command, context)
-        investigation.take(meta, command.command_id, fingerprint)
         self.save(investigation)
         return self._done(investigation, created=True)
 
@@ -285,9 +285,8 @@ class QualityApplication(ServiceApplication):
     def answer_exception_report(self, command: AnswerExceptionReport,
                                 in_scope: Callable[[str], bool] = lambda branch: True) -> tuple[ExceptionReport, bool]:
         report = self.exception_report(command.report_id, in_scope)
-        if command.complaint_id != report.meta.complaint_id:
-            raise InvalidCommand(f"exception report {report.id} belongs to complaint {report.meta.complaint_id}",
-                                 field="complaint_id")
+        if command.complaint_id != report.meta.complaint_id:  # another complaint's: not found under this one
+            raise NotFound(f"no exception report {report.id} for complaint {command.complaint_id}")
         if report.repeated(command):
             return report, False
         meta = report.meta.caused_by(command.command_id, command.actor)

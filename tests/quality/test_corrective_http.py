@@ -275,6 +275,9 @@ def test_an_exception_report_is_issued_and_answered_by_the_unit(api: FastAPI, cl
     again = client.post(f"{url}/{report_id}/answer", headers=auth(**DEPT),
                         json={"command_id": str(uuid4()), "response": "Again"})
     assert again.status_code == 409
+    elsewhere = client.post(f"/complaints/{uuid4()}/exception-report/{report_id}/answer", headers=auth(**DEPT),
+                            json={"command_id": str(uuid4()), "response": "Wrong complaint"})
+    assert elsewhere.status_code == 404
     got = client.get(f"{url}/{report_id}", headers=auth(**MR)).json()
     assert got["response"] == "Guide rail re-aligned"
     assert client.get(f"/complaints/{uuid4()}/exception-report/{report_id}", headers=auth(**MR)).status_code == 404

@@ -401,9 +401,9 @@ async def issue_exception_report(complaint_id: UUID, body: ExceptionReportBody, 
 @router.post("/complaints/{complaint_id}/exception-report/{report_id}/answer", status_code=status.HTTP_201_CREATED,
              response_model=ExceptionReportView,
              responses=_responses("the unit concerned (responsible department) and the quality department",
-                                  "The report was already answered", "; or the report belongs to another complaint",
-                                  model=ExceptionReportView,
-                                  not_found="No such exception report, or it is outside the caller's scope"))
+                                  "The report was already answered", model=ExceptionReportView,
+                                  not_found="No such exception report for this complaint, or it is outside the "
+                                            "caller's scope"))
 async def answer_exception_report(complaint_id: UUID, report_id: UUID, body: ExceptionAnswerBody, request: Request,
                                   response: Response, principal: CurrentPrincipal) -> ExceptionReportView:
     """The unit concerned acknowledges and answers the exception report."""
