@@ -147,6 +147,7 @@ class QualityInvestigation(ComplaintAggregate):
         salesperson: str | None
         evidence: list[str]
         kinds: dict[str, str]  # the kind of each evidence hash (internal)
+        fingerprint: str | None  # what the command asked (internal: a repeat of its id is recognised)
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -159,6 +160,7 @@ class QualityInvestigation(ComplaintAggregate):
                 state.setdefault(name, None)
             state.setdefault("quantity", 1)
             state.setdefault("kinds", {})
+            state.setdefault("fingerprint", None)
 
         def apply(self, investigation: QualityInvestigation) -> None:
             i = investigation
@@ -177,22 +179,21 @@ class QualityInvestigation(ComplaintAggregate):
             i.within_warranty, i.quantity, i.parts_used = self.within_warranty, self.quantity, list(self.parts_used)
             i.evidence = {**i.evidence, **self.kinds}
             i.determination_approved = i.settled_on_site
-
-    class CommandTaken(ComplaintAggregate.Event):
-        """A step's command was carried out: its id and what it asked (internal), so that the id used
-        again for another step is refused instead of being taken for a repeat."""
-
-        meta: EventMeta
-        command_id: UUID
-        fingerprint: str
-
-        def apply(self, investigation: QualityInvestigation) -> None:
-            investigation.fingerprints = {**investigation.fingerprints, str(self.command_id): self.fingerprint}
+            i._took(self)
 
     # --- idempotency -------------------------------------------------------------------------------
+    #
+    # Every step triggers exactly one fact, which keeps what its command asked (`fingerprint`), so that
+    # the command id used again is recognised as a repeat, or refused for another step.
 
-    def take(self, meta: EventMeta, command_id: UUID, fingerprint: str) -> None:
-        self.trigger_event(self.CommandTaken, meta=meta, command_id=command_id, fingerprint=fingerprint)
+    def taking(self, fingerprint: str) -> None:
+        """The fingerprint of the command whose step comes next (kept by the fact it triggers)."""
+        self._taking = fingerprint
+
+    def _took(self, fact: Any) -> None:
+        fingerprint = getattr(fact, "fingerprint", None)
+        if fingerprint is not None and fact.meta.causation_id is not None:
+            self.fingerprints = {**self.fingerprints, str(fact.meta.causation_id): fingerprint}
 
     def repeated_with(self, command_id: UUID, fingerprint: str) -> bool:
         """True: the command was carried out before (a repeat). Another command under the same id is
@@ -248,6 +249,7 @@ class QualityInvestigation(ComplaintAggregate):
         for name, info in contract.model_fields.items():
             if name in cls.__annotations__ and name not in fields:
                 fields[name] = info.get_default(call_default_factory=True)
+        fields["fingerprint"] = self.__dict__.pop("_taking", None)
         self.trigger_event(cls, meta=meta, **{k: _json(v) for k, v in fields.items()})
 
     def _approve_within(self, matrix: AuthorityMatrix, actor: Actor, region: str | None,
@@ -284,6 +286,7 @@ class QualityInvestigation(ComplaintAggregate):
             customer_opinion=record.customer_opinion, written_feedback=record.written_feedback,
             quantity=record.quantity, parts_used=[p.model_dump(mode="json") for p in record.parts_used],
             salesperson=record.salesperson, evidence=list(record.evidence), kinds=kinds,
+            fingerprint=self.__dict__.pop("_taking", None),
         )
 
     def correct_determination(self, meta: EventMeta, step: q.CorrectOnSiteDeterminationStep,
@@ -491,7 +494,8 @@ class QualityInvestigation(ComplaintAggregate):
         if any(a["adjudication_id"] == str(step.adjudication_id) for a in self.adjudications):
             raise DomainError(f"adjudication {step.adjudication_id} was recorded already; a new one needs a new id",
                               field="adjudication_id")
-        self._fact(q.QualityAdjudicationRecorded, meta, **step.model_dump(), adjudicated_by=meta.actor.user_id,
+        findings = step.model_dump(include=set(q.AdjudicationFindings.model_fields))
+        self._fact(q.QualityAdjudicationRecorded, meta, **findings, adjudicated_by=meta.actor.user_id,
                    on_site_determination=self.determination, product=self.product)
 
     def _apply_QualityAdjudicationRecorded(self, f: Any) -> None:
@@ -562,6 +566,7 @@ class QualityInvestigation(ComplaintAggregate):
 
     def _on(self, fact: Any) -> None:
         getattr(self, f"_apply_{type(fact).__name__}")(fact)
+        self._took(fact)
 
 
 #: The published facts after the determination: each a stored event class made from its contract.
@@ -581,7 +586,8 @@ _EXTRA: dict[str, dict[str, Any]] = {
 def _fact_class(contract: type) -> type:
     from contracts.envelope import Envelope
     fields = [name for name in contract.model_fields if name not in Envelope.model_fields]
-    annotations = {"meta": EventMeta} | {name: Any for name in fields} | _EXTRA.get(contract.__name__, {})
+    annotations = ({"meta": EventMeta} | {name: Any for name in fields} | _EXTRA.get(contract.__name__, {})
+                   | {"fingerprint": str | None})
     namespace = {"__annotations__": annotations, "PUBLISHED_AS": contract, "__module__": __name__,
                  "__qualname__": f"QualityInvestigation.{contract.__name__}", "__doc__": contract.__doc__,
                  "apply": lambda self, investigation: investigation._on(self)}
