@@ -101,8 +101,10 @@ def _document_rules(rules: Rules, item: IncurredItem, source_document: str | Non
 SIGNED_MONEY_PATTERN = r"^-?[0-9]{1,12}(\.[0-9]{1,2})?$"
 SignedMoney = Annotated[Decimal, Field(max_digits=14, decimal_places=2), DecimalText(SIGNED_MONEY_PATTERN, 16)]
 #: Money of at least one fen.
+#: At least one fen, as text: 0.01-0.99, or 1 and more without leading zeros (the minimum in the schema).
+POSITIVE_MONEY_PATTERN = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,11}(\.[0-9]{1,2})?)$"
 PositiveMoney = Annotated[Decimal, Field(max_digits=14, decimal_places=2, ge=Decimal("0.01")),
-                          DecimalText(r"^[0-9]{1,12}(\.[0-9]{1,2})?$", 15)]
+                          DecimalText(POSITIVE_MONEY_PATTERN, 15)]
 #: Entries one decision may book.
 ENTRIES_MAX = 100
 
@@ -237,11 +239,13 @@ class CostAllocated(Envelope):
 #: §5.5.3⑶: a negligent salesperson bears 30-60 % of the transit transport cost.
 PENALTY_PERCENT_MIN = Decimal(30)
 PENALTY_PERCENT_MAX = Decimal(60)
+#: 30 to 60 with at most two places, as text: the range in the schema, where a fuzzer sees it.
+PENALTY_PERCENT_PATTERN = r"^([3-5][0-9](\.[0-9]{1,2})?|60(\.0{1,2})?)$"
 PenaltyPercent = Annotated[
     Decimal,
     Field(ge=PENALTY_PERCENT_MIN, le=PENALTY_PERCENT_MAX, max_digits=5, decimal_places=2,
           description="Share of the transit transport cost the salesperson bears, 30-60 % (§5.5.3⑶)"),
-    DecimalText(r"^[0-9]{1,3}(\.[0-9]{1,2})?$", 6),
+    DecimalText(PENALTY_PERCENT_PATTERN, 5),
 ]
 _CENT = Decimal("0.01")
 
