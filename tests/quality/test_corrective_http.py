@@ -233,6 +233,10 @@ def test_the_open_list_shows_overdue_first_and_leaves_closed_out(api: FastAPI, c
     body = listed.json()
     assert [a["action_id"] for a in body["actions"]] == [later, late, fresh, unproposed]
     assert [a["overdue"] for a in body["actions"]] == [True, True, False, False] and body["overdue"] == 2
+    assert body["total"] == 4
+    first_two = client.get("/corrective-actions", headers=auth(**GM), params={"limit": 2}).json()
+    assert [a["action_id"] for a in first_two["actions"]] == [later, late]
+    assert (first_two["total"], first_two["overdue"]) == (4, 2)
     assert client.get(f"/corrective-actions/{late}", headers=auth(**QA)).json()["overdue"] is True
     assert client.get(f"/corrective-actions/{closed}", headers=auth(**QA)).json()["overdue"] is False
     everything = client.get("/corrective-actions", headers=auth(**QA), params={"state": "all"}).json()

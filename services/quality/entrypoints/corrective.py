@@ -48,6 +48,9 @@ READ = "quality.corrective_action.read"
 REPORT_ISSUE = "quality.exception_report.issue"
 REPORT_ANSWER = "quality.exception_report.answer"
 
+#: Most actions one list answer holds.
+LIST_MAX = 500
+
 COMMAND_ID = Field(description="Client-chosen id; the same id again returns the first result (200) and writes nothing")
 
 
@@ -194,10 +197,11 @@ class CorrectiveActionView(BaseModel):
 
 
 class CorrectiveActionList(BaseModel):
-    """Corrective actions, overdue first, then by due time (none last), then as raised."""
+    """Corrective actions, overdue first, then by due time (none last), then as raised; at most `limit`."""
 
     actions: list[CorrectiveActionView]
-    overdue: int = Field(description="How many of them are overdue")
+    total: int = Field(description="How many match the state filter (beyond `limit` too)")
+    overdue: int = Field(description="How many of those are overdue")
 
 
 class ExceptionReportView(BaseModel):
@@ -360,7 +364,9 @@ async def get_corrective_action(action_id: UUID, request: Request, principal: Cu
 @router.get("/corrective-actions", response_model=CorrectiveActionList, responses=error_responses(403, 422))
 async def list_corrective_actions(request: Request, principal: CurrentPrincipal,
                                   state: ListedState = Query(ListedState.OPEN, description=(
-                                      "open: not closed (default); closed; all"))) -> CorrectiveActionList:
+                                      "open: not closed (default); closed; all")),
+                                  limit: int = Query(100, ge=1, le=LIST_MAX, description=(
+                                      "At most this many, the most urgent first"))) -> CorrectiveActionList:
     """Corrective actions the caller sees, overdue first, then by due time."""
     authorize(principal, READ)
     runtime = runtime_of(request)
@@ -373,8 +379,8 @@ async def list_corrective_actions(request: Request, principal: CurrentPrincipal,
     order = {a.id: i for i, a in enumerate(actions)}
     actions.sort(key=lambda a: (not a.overdue(now), a.due_at is None,
                                 a.due_at.timestamp() if a.due_at else 0.0, order[a.id]))
-    views = [CorrectiveActionView.of(a, now) for a in actions]
-    return CorrectiveActionList(actions=views, overdue=sum(v.overdue for v in views))
+    views = [CorrectiveActionView.of(a, now) for a in actions[:limit]]
+    return CorrectiveActionList(actions=views, total=len(actions), overdue=sum(a.overdue(now) for a in actions))
 
 
 # --- exception reports --------------------------------------------------------------------------
