@@ -75,7 +75,8 @@ class BillingApplication(ServiceApplication):
         ledger = self.ledger(command.complaint_id, in_scope)
         fingerprint = command_fingerprint(command)
         if ledger.repeated_with(command.command_id, fingerprint):
-            return Done(ledger, created=False)
+            result = ledger.results.get(str(command.command_id))
+            return Done(ledger, created=False, amount=Decimal(result) if result is not None else None)
         meta = ledger.meta.caused_by(command.command_id, command.actor)
         amount = step(ledger, meta, fingerprint)
         self.save(ledger)

@@ -207,3 +207,15 @@ def test_every_endpoint_documents_every_status_it_returns(client) -> None:
             assert expected | {"403", "404"} <= documented, (path, method, documented)
     cost = spec["components"]["schemas"]["CostBody"]
     assert any(branch.get("required") == ["source_document"] for branch in cost["anyOf"])
+
+
+def test_a_repeated_penalty_answers_its_amount_again_and_a_json_number_rate_is_refused(client, auth, complaint) -> None:
+    transport(client, auth, complaint)
+    body = {"command_id": str(uuid4()), "penalty_percent": "50"}
+    first = client.post(f"/complaints/{complaint}/salesperson-penalty", json=body, headers=auth(DIRECTOR))
+    again = client.post(f"/complaints/{complaint}/salesperson-penalty", json=body, headers=auth(DIRECTOR))
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json() and again.json()["amount"] == "110.25"
+    number = client.post(f"/complaints/{complaint}/salesperson-penalty", json={"penalty_percent": 45},
+                         headers=auth(DIRECTOR))
+    assert number.status_code == 422 and "penalty_percent" in field_of(number)

@@ -73,6 +73,8 @@ class CostLedger(ComplaintAggregate):
         self.entries: list[LedgerEntry] = []
         self.decisions: set[str] = set()
         self.fingerprints: dict[str, str] = {}
+        #: command id -> the amount it charged or approved (a repeated command answers it again)
+        self.results: dict[str, str] = {}
         self.allocated = False
         self.customer_stated: Decimal | None = None
         self.rule_id: str | None = None
@@ -177,6 +179,7 @@ class CostLedger(ComplaintAggregate):
         def apply(self, ledger: CostLedger) -> None:
             ledger.fingerprints = {**ledger.fingerprints, str(self.command_id): self.fingerprint}
             ledger.decisions.add(str(self.command_id))
+            ledger.results = {**ledger.results, str(self.command_id): str(self.amount)}
             ledger.penalty = {"penalty_id": str(self.penalty_id), "percent": str(self.penalty_percent),
                               "salesperson": self.salesperson, "approved_by": self.approved_by}
 
@@ -192,6 +195,7 @@ class CostLedger(ComplaintAggregate):
 
         def apply(self, ledger: CostLedger) -> None:
             ledger.fingerprints = {**ledger.fingerprints, str(self.command_id): self.fingerprint}
+            ledger.results = {**ledger.results, str(self.command_id): str(self.amount)}
             ledger.compensations = {**ledger.compensations, str(self.compensation_id): {
                 "amount": str(self.amount), "reason": self.reason, "proposed_by": self.proposed_by,
                 "approved_by": None}}
@@ -212,6 +216,7 @@ class CostLedger(ComplaintAggregate):
         def apply(self, ledger: CostLedger) -> None:
             ledger.fingerprints = {**ledger.fingerprints, str(self.command_id): self.fingerprint}
             ledger.decisions.add(str(self.command_id))
+            ledger.results = {**ledger.results, str(self.command_id): str(self.amount)}
             key = str(self.compensation_id)
             ledger.compensations = {**ledger.compensations,
                                     key: {**ledger.compensations[key], "approved_by": self.approver}}
