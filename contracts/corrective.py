@@ -63,6 +63,7 @@ class CorrectiveActionState(StrEnum):
     APPROVED = "approved"           # both approvals: the action runs until its due time
     IMPLEMENTED = "implemented"
     CLOSED = "closed"               # verified effective
+    SUPERSEDED = "superseded"       # no loss: an exception report went to the unit concerned instead
 
 
 class BatchAlert(Frozen):
@@ -214,6 +215,19 @@ class CorrectiveActionReopened(Envelope):
     due_in_working_days: DueWorkingDays | None = None
 
 
+class CorrectiveActionSuperseded(Envelope):
+    """A raised action whose defect caused no loss was handled by an exception report (异常处理单) to the
+    unit concerned instead: it is no longer open."""
+
+    PRODUCER: ClassVar[ServiceName] = ServiceName.QUALITY
+    event_type: Literal["CorrectiveActionSuperseded"] = "CorrectiveActionSuperseded"
+    schema_version: Literal[1] = 1
+    action_id: UUID
+    report_id: UUID
+    superseded_by: ShortStr
+    unit: ShortStr
+
+
 class ExceptionReportIssued(Envelope):
     """The exception report (异常处理单): a defect that caused no loss, sent to the unit concerned
     for its response instead of a corrective action."""
@@ -355,7 +369,8 @@ class IssueExceptionReport(ComplaintCommand):
     description: NonEmptyStr
     requested_response: NonEmptyStr
     respond_by: AwareDatetime | None = None
-    adjudication_id: UUID | None = None
+    adjudication_id: UUID | None = Field(default=None, description=(
+        "The adjudication that found the defect: its corrective action, if still raised, is superseded"))
 
 
 class AnswerExceptionReport(ComplaintCommand):

@@ -274,12 +274,24 @@ class QualityApplication(ServiceApplication):
                 return existing, False
             raise DomainError(f"report_id {command.report_id} is taken; choose a new one", field="report_id")
         meta = meta.caused_by(command.command_id, command.actor)
+        product = product if isinstance(product, ProductDetails) else None
         report = ExceptionReport.issue(meta, command.report_id, command.unit, command.description,
                                        command.requested_response, command.respond_by, command.adjudication_id,
-                                       product if isinstance(product, ProductDetails) else None,
-                                       self.corrective_now())
+                                       product, self.corrective_now())
+        changed: list[Any] = [report]
+        if command.adjudication_id is not None:  # instead of the adjudication's corrective action
+            action_id = action_id_for_adjudication(command.adjudication_id)
+            try:
+                action = self.repository.get(action_id)
+            except AggregateNotFoundError:  # not raised yet (quality follows its own topic): raised here
+                action = CorrectiveAction.from_adjudication(meta, command.adjudication_id, None, product)
+            if action.meta.complaint_id != command.complaint_id:
+                raise DomainError(f"adjudication {command.adjudication_id} is another complaint's",
+                                  field="adjudication_id")
+            action.supersede(meta, command.report_id, command.unit)
+            changed.append(action)
         report.take(meta, command)
-        self.save(report)
+        self.save(*changed)
         return report, True
 
     def answer_exception_report(self, command: AnswerExceptionReport,
@@ -321,7 +333,7 @@ from contracts.corrective import (  # noqa: E402
 from contracts.envelope import utc_now  # noqa: E402
 from services.common.domain import DomainError, InvalidCommand  # noqa: E402
 from services.quality.domain.corrective import (  # noqa: E402
-    CorrectiveAction, ExceptionReport, action_id_for_alert,
+    CorrectiveAction, ExceptionReport, action_id_for_adjudication, action_id_for_alert,
 )
 
 

@@ -261,6 +261,8 @@ EVENT_PAYLOADS: dict[str, dict[str, Any]] = {
     "CorrectiveActionReopened": {"action_id": str(OTHER_ID), "round": 2, "reopened_by": "QA Lin",
                                  "reason": "Cracks recur", "actions": ["Change the alloy supplier"],
                                  "responsible_department": "Purchasing", "due_at": LATER},
+    "CorrectiveActionSuperseded": {"action_id": str(OTHER_ID), "report_id": str(MEMO_ID), "superseded_by": "QA Lin",
+                                   "unit": "Packing line 2"},
     "ExceptionReportIssued": {"report_id": str(OTHER_ID), "issued_by": "QA Lin", "unit": "Packing line 2",
                               "description": "Scratched label, no loss", "requested_response": "Check the guide rail",
                               "respond_by": LATER, "adjudication_id": str(MEMO_ID), "product": PRODUCT},

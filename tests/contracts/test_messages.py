@@ -35,6 +35,7 @@ def test_registry_holds_the_whole_procedure() -> None:
         "ProductReceived", "QualityAdjudicationRecorded", "QualityDecisionApproved",
         "CorrectiveActionRaised", "CorrectiveActionProposed", "CorrectiveActionApproved",
         "CorrectiveActionImplemented", "CorrectiveActionVerified", "CorrectiveActionReopened",
+        "CorrectiveActionSuperseded",
         "ExceptionReportIssued", "ExceptionReportAnswered", "CostRecorded", "SalespersonPenaltyCharged", "CostAllocationRevised",
         "NotificationDelivered", "NotificationDeliveryFailed", "ReceiptAcknowledged",
     }

@@ -15,8 +15,8 @@ import pytest
 
 from contracts.corrective import (
     AnswerExceptionReport, ApproveCorrectiveAction, BatchAlert, CorrectiveActionApproved, CorrectiveActionRaised,
-    CorrectiveActionReopened, CorrectiveActionState, CorrectiveActionVerified, ExceptionReportAnswered,
-    ExceptionReportIssued, IssueExceptionReport, ProposeCorrectiveAction, RaiseCorrectiveActionFromAlert,
+    CorrectiveActionReopened, CorrectiveActionState, CorrectiveActionSuperseded, CorrectiveActionVerified,
+    ExceptionReportAnswered, ExceptionReportIssued, IssueExceptionReport, ProposeCorrectiveAction, RaiseCorrectiveActionFromAlert,
     RecordCorrectiveActionImplemented, VerifyCorrectiveAction,
 )
 from contracts.envelope import Actor, ServiceName
@@ -457,3 +457,58 @@ def test_the_quality_service_is_wired_to_follow_its_own_topic(tmp_path: Any) -> 
 
     api = create_app(QualitySettings(data_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1"))
     assert ServiceName.QUALITY in api.state.runtime.parts.upstreams
+
+
+# --- an exception report instead of the adjudication's corrective action ----------------------------------
+
+
+def exception_report(complaint_id: UUID, adjudication_id: UUID | None) -> IssueExceptionReport:
+    return IssueExceptionReport(complaint_id=complaint_id, actor=QA, report_id=uuid4(), no_loss=True,
+                                unit="Casting unit", description="Porosity found, no loss",
+                                requested_response="Check the degassing", adjudication_id=adjudication_id)
+
+
+def test_an_exception_report_supersedes_the_raised_action_of_its_adjudication(app: QualityApplication,
+                                                                              routed: ComplaintRouted) -> None:
+    event = adjudication(complaint_id=routed.complaint_id, form_number=routed.form_number)
+    react(app, quality_policy, event)
+    command = exception_report(routed.complaint_id, event.adjudication_id)
+    app.issue_exception_report(command)
+    action = app.corrective_action(action_id_for_adjudication(event.adjudication_id))
+    assert action.state is CorrectiveActionState.SUPERSEDED and action.closed
+    assert action.superseded_by_report == command.report_id and not action.overdue(NOW + timedelta(days=999))
+    [superseded] = [e for e in published(app) if isinstance(e, CorrectiveActionSuperseded)]
+    assert (superseded.action_id, superseded.report_id, superseded.unit) == (action.id, command.report_id,
+                                                                             "Casting unit")
+    assert superseded.complaint_id == routed.complaint_id
+
+
+def test_a_report_before_the_adjudication_arrives_leaves_nothing_open(app: QualityApplication,
+                                                                      routed: ComplaintRouted) -> None:
+    event = adjudication(complaint_id=routed.complaint_id, form_number=routed.form_number)
+    app.issue_exception_report(exception_report(routed.complaint_id, event.adjudication_id))
+    assert react(app, quality_policy, event) == 0  # the action exists (superseded): nothing raised again
+    assert app.corrective_action(action_id_for_adjudication(event.adjudication_id)).state is (
+        CorrectiveActionState.SUPERSEDED)
+
+
+def test_a_report_cannot_replace_an_action_already_proposed(app: QualityApplication, routed: ComplaintRouted) -> None:
+    event = adjudication(complaint_id=routed.complaint_id, form_number=routed.form_number)
+    react(app, quality_policy, event)
+    action = app.corrective_action(action_id_for_adjudication(event.adjudication_id))
+    app.corrective_action_step(propose(action))
+    size = log_size(app)
+    with pytest.raises(DomainError) as refused:
+        app.issue_exception_report(exception_report(routed.complaint_id, event.adjudication_id))
+    assert refused.value.field == "adjudication_id" and refused.value.status == 409
+    assert log_size(app) == size  # neither the report nor anything on the action
+
+
+def test_a_report_naming_another_complaints_adjudication_is_refused(app: QualityApplication,
+                                                                    routed: ComplaintRouted) -> None:
+    event = adjudication()  # another complaint
+    react(app, quality_policy, event)
+    size = log_size(app)
+    with pytest.raises(DomainError) as refused:
+        app.issue_exception_report(exception_report(routed.complaint_id, event.adjudication_id))
+    assert refused.value.field == "adjudication_id" and log_size(app) == size

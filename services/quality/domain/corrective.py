@@ -31,7 +31,7 @@ from eventsourcing.domain import Aggregate, event
 from contracts.corrective import (
     CORRECTIVE_ACTION_APPROVERS, CorrectiveActionApproved, CorrectiveActionImplemented, CorrectiveActionProposed,
     CorrectiveActionRaised, CorrectiveActionReopened, CorrectiveActionSource, CorrectiveActionState,
-    CorrectiveActionVerified, ExceptionReportAnswered, ExceptionReportIssued,
+    CorrectiveActionSuperseded, CorrectiveActionVerified, ExceptionReportAnswered, ExceptionReportIssued,
 )
 from contracts.envelope import COMPLAINTS_NAMESPACE, CommandEnvelope, Envelope, Role
 from contracts.registration import ProductDetails
@@ -156,6 +156,7 @@ class CorrectiveAction(OwnIdAggregate):
         self.approvals: dict[str, str] = {}  # role -> approver, this round
         self.implementation: dict[str, Any] | None = None
         self.verifications: list[dict[str, Any]] = []
+        self.superseded_by_report: UUID | None = None
         self.fingerprints = {}
 
     @classmethod
@@ -182,7 +183,8 @@ class CorrectiveAction(OwnIdAggregate):
 
     @property
     def closed(self) -> bool:
-        return self.state is S.CLOSED
+        """No longer open: verified effective, or superseded by an exception report."""
+        return self.state in (S.CLOSED, S.SUPERSEDED)
 
     def overdue(self, now: datetime) -> bool:
         """Past its due time and not closed (an action not yet proposed has no due time)."""
@@ -363,6 +365,28 @@ class CorrectiveAction(OwnIdAggregate):
                                reason=findings, actions=list(actions),
                                responsible_department=responsible_department or self.responsible_department,
                                due_at=due_at, due_in_working_days=due_in_working_days)
+
+
+    class Superseded(OwnIdAggregate.Event):
+        PUBLISHED_AS = CorrectiveActionSuperseded
+        meta: EventMeta
+        action_id: UUID
+        report_id: UUID
+        superseded_by: str
+        unit: str
+
+        def apply(self, action: CorrectiveAction) -> None:
+            action.state = S.SUPERSEDED
+            action.superseded_by_report = self.report_id
+
+    def supersede(self, meta: EventMeta, report_id: UUID, unit: str) -> None:
+        """No loss: the exception report to the unit concerned replaces the action, while it is only raised."""
+        self._role_in(meta, QUALITY_ROLES, "supersede")
+        if self.state is not S.RAISED:
+            raise DomainError(f"corrective action {self.id} of this adjudication is {self.state.value}: an "
+                              "exception report replaces it only while it is raised", field="adjudication_id")
+        self.trigger_event(self.Superseded, meta=meta, action_id=self.id, report_id=report_id,
+                           superseded_by=meta.actor.user_id, unit=unit)
 
 
 class ExceptionReport(OwnIdAggregate):

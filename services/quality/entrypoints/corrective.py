@@ -178,6 +178,7 @@ class CorrectiveActionView(BaseModel):
     outstanding_approvals: list[Role]
     implementation: Implementation | None
     verifications: list[Verification]
+    superseded_by_report: UUID | None = Field(description="The exception report sent instead (no loss)")
     version: int
     created: bool = Field(default=False, description="True when this request wrote the step")
 
@@ -192,7 +193,8 @@ class CorrectiveActionView(BaseModel):
             approvals=action.approvals,
             outstanding_approvals=action.outstanding_approvers() if action.state is CorrectiveActionState.PROPOSED
             else [],
-            implementation=action.implementation, verifications=action.verifications, version=action.version,
+            implementation=action.implementation, verifications=action.verifications,
+            superseded_by_report=getattr(action, "superseded_by_report", None), version=action.version,
             created=created)
 
 
@@ -364,7 +366,7 @@ async def get_corrective_action(action_id: UUID, request: Request, principal: Cu
 @router.get("/corrective-actions", response_model=CorrectiveActionList, responses=error_responses(403, 422))
 async def list_corrective_actions(request: Request, principal: CurrentPrincipal,
                                   state: ListedState = Query(ListedState.OPEN, description=(
-                                      "open: not closed (default); closed; all")),
+                                      "open: neither closed nor superseded (default); closed: either; all")),
                                   limit: int = Query(100, ge=1, le=LIST_MAX, description=(
                                       "At most this many, the most urgent first"))) -> CorrectiveActionList:
     """Corrective actions the caller sees, overdue first, then by due time."""
@@ -389,12 +391,14 @@ async def list_corrective_actions(request: Request, principal: CurrentPrincipal,
 @router.post("/complaints/{complaint_id}/exception-report", status_code=status.HTTP_201_CREATED,
              response_model=ExceptionReportView,
              responses=_responses(
-                 "the quality department", "The report_id is taken by another report", "; or `respond_by` is not "
-                 "in the future, or the body names another complaint", model=ExceptionReportView,
+                 "the quality department", "The report_id is taken by another report, or the adjudication's "
+                 "corrective action is past `raised` or another complaint's", "; or `respond_by` is not in the "
+                 "future", model=ExceptionReportView,
                  not_found="Quality has no investigation for this complaint, or it is outside the caller's scope"))
 async def issue_exception_report(complaint_id: UUID, body: ExceptionReportBody, request: Request, response: Response,
                                  principal: CurrentPrincipal) -> ExceptionReportView:
-    """Send the exception report (异常处理单) of a defect that caused no loss to the unit concerned."""
+    """Send the exception report (异常处理单) of a defect that caused no loss to the unit concerned. With
+    `adjudication_id`, it replaces that adjudication's corrective action (superseded; only while raised)."""
     authorize(principal, REPORT_ISSUE)
     runtime = runtime_of(request)
     command = IssueExceptionReport(complaint_id=complaint_id, actor=principal.actor(), **body.model_dump())
