@@ -101,10 +101,11 @@ def _document_rules(rules: Rules, item: IncurredItem, source_document: str | Non
 SIGNED_MONEY_PATTERN = r"^-?[0-9]{1,12}(\.[0-9]{1,2})?$"
 SignedMoney = Annotated[Decimal, Field(max_digits=14, decimal_places=2), DecimalText(SIGNED_MONEY_PATTERN, 16)]
 #: Money of at least one fen.
-#: At least one fen, as text: 0.01-0.99, or 1 and more without leading zeros (the minimum in the schema).
-POSITIVE_MONEY_PATTERN = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,11}(\.[0-9]{1,2})?)$"
-PositiveMoney = Annotated[Decimal, Field(max_digits=14, decimal_places=2, ge=Decimal("0.01")),
-                          DecimalText(POSITIVE_MONEY_PATTERN, 15)]
+#: One cost or payment: at least one fen and under 100 million CNY, as text without leading zeros (the
+#: bounds in the schema's pattern), so that a ledger's totals always fit Money.
+POSITIVE_MONEY_PATTERN = r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,7}(\.[0-9]{1,2})?)$"
+PositiveMoney = Annotated[Decimal, Field(max_digits=10, decimal_places=2, ge=Decimal("0.01")),
+                          DecimalText(POSITIVE_MONEY_PATTERN, 11)]
 #: Entries one decision may book.
 ENTRIES_MAX = 100
 
