@@ -16,8 +16,8 @@ import pytest
 from contracts.corrective import (
     AnswerExceptionReport, ApproveCorrectiveAction, BatchAlert, CorrectiveActionApproved, CorrectiveActionRaised,
     CorrectiveActionReopened, CorrectiveActionState, CorrectiveActionSuperseded, CorrectiveActionVerified,
-    ExceptionReportAnswered, ExceptionReportIssued, IssueExceptionReport, ProposeCorrectiveAction, RaiseCorrectiveActionFromAlert,
-    RecordCorrectiveActionImplemented, VerifyCorrectiveAction,
+    ExceptionReportAnswered, ExceptionReportIssued, IssueExceptionReport, ProposeCorrectiveAction,
+    RaiseCorrectiveActionFromAlert, RecordCorrectiveActionImplemented, VerifyCorrectiveAction,
 )
 from contracts.envelope import Actor, ServiceName
 from eventsourcing.persistence import Tracking
