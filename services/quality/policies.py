@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contracts.envelope import Actor, Envelope, ServiceName
-from contracts.routing import ComplaintRouted, Destination
+from contracts.routing import ComplaintRouted, Destination, DisputeRuled
 from services.common.consumer import UnitOfWork
 from services.common.domain import EventMeta
 from services.quality.domain.investigation import QualityInvestigation
@@ -17,6 +17,13 @@ def quality_policy(event: Envelope, uow: UnitOfWork) -> None:
             uow.add(QualityInvestigation(meta=EventMeta.from_upstream(event, QUALITY),
                                          product=event.product, description=event.description,
                                          severity=event.severity.value))
+    elif isinstance(event, DisputeRuled) and event.determination is not None:
+        investigation = uow.get(event.complaint_id)
+        if isinstance(investigation, QualityInvestigation):
+            investigation.rule_determination(
+                EventMeta.from_upstream(event, QUALITY), event.dispute_id, event.determination.value,
+                event.misuse_resolution.value if event.misuse_resolution else None,
+                event.responsible_party.value if event.responsible_party else None, event.ruled_by)
     corrective_policy(event, uow)  # corrective actions (issue 8): see the section below
 
 

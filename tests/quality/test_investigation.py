@@ -537,3 +537,36 @@ def test_the_v1_determination_message_upcasts_with_defaults() -> None:
     assert (event.visited_at, event.cause, event.quantity) == (event.occurred_at, event.memo, 1)
     assert (event.samples_taken, event.parts_used, event.evidence) == ([], [], [])
     assert (event.customer_opinion, event.written_feedback, event.salesperson) == (None, None, None)
+
+
+# --- a dispute ruling ------------------------------------------------------------------------------------------------
+
+
+def _ruled(chain: Chain, dispute_id: Any, **fields: Any) -> Any:
+    from contracts.envelope import ServiceName
+    from contracts.routing import DisputeRuled
+    from tests.common.builders import envelope
+    payload = dict(dispute_id=dispute_id, dispute_kind="quality_determination", forum="national_authority",
+                   ruled_by="Provincial quality bureau", recorded_by="hq-zhao", outcome="upheld",
+                   ruling="The crack is a casting flaw", final=True) | fields
+    return DisputeRuled(**envelope(ServiceName.ROUTING, complaint_id=chain.id, form_number=chain.routed.form_number),
+                        **payload)
+
+
+def test_a_dispute_ruling_changes_the_determination_once(chain: Chain) -> None:
+    from services.quality.policies import quality_policy
+    from tests.common.builders import react
+    chain.determine(determination="obvious_misuse", misuse_resolution="fixed_on_site", evidence=[])
+    ruling = _ruled(chain, uuid4(), determination="obvious_quality_defect", responsible_party="company")
+    assert react(chain.app, quality_policy, ruling) == 1
+    assert react(chain.app, quality_policy, ruling, position=50) == 0, "the same ruling again changes nothing"
+    investigation = chain.investigation
+    assert investigation.determination == "obvious_quality_defect" and investigation.stage == "ruled"
+    assert [r["previous_determination"] for r in investigation.rulings] == ["obvious_misuse"]
+    refused(chain, lambda: chain.correct(determination="cannot_be_determined", evidence=[chain.photo]),
+            WrongState, "state")
+    refused(chain, lambda: chain.remedy(remedy_kind="fixed_on_site"), DomainError, "remedy_kind")
+    chain.remedy()  # the replacement the ruling calls for
+    assert chain.last().remedy_kind == "replacement_shipped"
+    assert react(chain.app, quality_policy, _ruled(chain, uuid4(), determination=None)) == 0, \
+        "a ruling without a determination is not quality's"

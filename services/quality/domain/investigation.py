@@ -123,6 +123,7 @@ class QualityInvestigation(ComplaintAggregate):
         self.decision: dict[str, Any] | None = None
         self.decision_rejections: list[dict[str, Any]] = []
         self.remedies: list[dict[str, Any]] = []
+        self.rulings: list[dict[str, Any]] = []          # dispute rulings that changed the determination
         self.fingerprints: dict[str, str] = {}
 
     class DeterminationRecorded(ComplaintAggregate.Event):
@@ -181,6 +182,35 @@ class QualityInvestigation(ComplaintAggregate):
             i.determination_approved = i.settled_on_site
             i._took(self)
 
+    class DeterminationRuled(ComplaintAggregate.Event):
+        """A dispute ruling (routing's `DisputeRuled` with a determination) changed the determination
+        (internal: routing published the ruling)."""
+
+        meta: EventMeta
+        dispute_id: str
+        determination: str
+        misuse_resolution: str | None
+        responsible_party: str | None
+        ruled_by: str
+
+        def apply(self, investigation: QualityInvestigation) -> None:
+            i = investigation
+            i.rulings = [*i.rulings, {"dispute_id": self.dispute_id, "previous_determination": i.determination,
+                                      "determination": self.determination,
+                                      "misuse_resolution": self.misuse_resolution,
+                                      "responsible_party": self.responsible_party, "ruled_by": self.ruled_by,
+                                      "at": _json(self.timestamp)}]
+            i.determination, i.misuse_resolution = self.determination, self.misuse_resolution
+            i.determination_approved = True
+
+    def rule_determination(self, meta: EventMeta, dispute_id: UUID, determination: str,
+                           misuse_resolution: str | None, responsible_party: str | None, ruled_by: str) -> None:
+        """Take a dispute ruling's determination (§5.6): once per dispute, whatever the state."""
+        if any(r["dispute_id"] == str(dispute_id) for r in self.rulings):
+            return
+        self.trigger_event(self.DeterminationRuled, meta=meta, dispute_id=str(dispute_id), determination=determination,
+                           misuse_resolution=misuse_resolution, responsible_party=responsible_party, ruled_by=ruled_by)
+
     # --- idempotency -------------------------------------------------------------------------------
     #
     # Every step triggers exactly one fact, which keeps what its command asked (`fingerprint`), so that
@@ -221,6 +251,8 @@ class QualityInvestigation(ComplaintAggregate):
         """Where the investigation stands, in a word or two."""
         if self.remedies:
             return "remedy_delivered"
+        if self.rulings:
+            return "ruled"
         if self.decision is not None:
             return "decision_approved"
         if self.adjudication is not None:
@@ -547,10 +579,11 @@ class QualityInvestigation(ComplaintAggregate):
 
     def record_remedy(self, meta: EventMeta, step: q.RecordQualityRemedyStep, now: datetime) -> None:
         doing = "record the remedy delivered"
-        self._needs(self.decision is not None or self.settled_on_site, doing,
-                    "the approved quality decision, or a misuse settled on site")
+        self._needs(self.decision is not None or self.settled_on_site or bool(self.rulings), doing,
+                    "the approved quality decision, a dispute ruling, or a misuse settled on site")
         on_site_fix = self.settled_on_site and self.misuse_resolution == MisuseResolution.FIXED_ON_SITE.value
-        if (step.remedy_kind is RemedyKind.FIXED_ON_SITE) != (on_site_fix and self.decision is None):
+        if (step.remedy_kind is RemedyKind.FIXED_ON_SITE) != (on_site_fix and self.decision is None
+                                                              and not self.rulings):
             raise DomainError("fixed_on_site is the remedy of a misuse fixed on site, and only of that",
                               field="remedy_kind")
         if step.delivered_at > now + VISIT_SKEW:

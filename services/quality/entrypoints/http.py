@@ -305,6 +305,7 @@ class InvestigationView(BaseModel):
     decision: dict[str, Any] | None = Field(description="The approved decision")
     decision_rejections: list[dict[str, Any]]
     remedies: list[dict[str, Any]]
+    rulings: list[dict[str, Any]] = Field(description="Dispute rulings that changed the determination (§5.6)")
     evidence: list[str] = Field(description="Every evidence hash the investigation names")
 
 
@@ -324,4 +325,5 @@ async def investigation_view(complaint_id: UUID, request: Request, principal: Cu
             "form": i.form, "product_return": i.product_return, "adjudication": i.adjudication,
             "adjudications": list(i.adjudications), "decision": i.decision,
             "decision_rejections": list(i.decision_rejections), "remedies": list(i.remedies),
+            "rulings": list(i.rulings),
             "evidence": sorted(i.evidence)}
