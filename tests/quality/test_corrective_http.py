@@ -289,6 +289,23 @@ def test_an_exception_report_is_issued_and_answered_by_the_unit(api: FastAPI, cl
                        json=body | {"command_id": str(uuid4()), "report_id": str(uuid4())}).status_code == 404
 
 
+def test_an_exception_report_instead_of_the_adjudications_action(api: FastAPI, client: TestClient, auth,
+                                                                 routed: ComplaintRouted) -> None:
+    event = adjudication(complaint_id=routed.complaint_id, form_number=routed.form_number)
+    react(api.state.runtime.app, api.state.runtime.parts.policy, event)
+    action_id = action_id_for_adjudication(event.adjudication_id)
+    report_id = uuid4()
+    issued = client.post(f"/complaints/{routed.complaint_id}/exception-report", headers=auth(**QA), json={
+        "command_id": str(uuid4()), "report_id": str(report_id), "no_loss": True, "unit": "Casting unit",
+        "description": "Porosity, no loss", "requested_response": "Check degassing",
+        "adjudication_id": str(event.adjudication_id)})
+    assert issued.status_code == 201, issued.text
+    view = client.get(f"/corrective-actions/{action_id}", headers=auth(**QA)).json()
+    assert (view["state"], view["superseded_by_report"], view["overdue"]) == ("superseded", str(report_id), False)
+    open_ids = [a["action_id"] for a in client.get("/corrective-actions", headers=auth(**QA)).json()["actions"]]
+    assert str(action_id) not in open_ids
+
+
 @pytest.mark.xfail(strict=True, reason="services/common/runtime.py history() reads only the aggregate under the "
                                        "complaint's id; a corrective action lives under its own id, so quality's "
                                        "/complaints/{id}/history leaves its events out (integrator's file)")
