@@ -10,7 +10,6 @@ from decimal import Decimal
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.persistence import StoredEvent
 
 from contracts.billing import (
     ApproveCompensation, ChargeSalespersonPenalty, CostAllocated, CostEntriesBooked, CostItem, CostLine,

@@ -24,7 +24,6 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid5
 
-from eventsourcing.domain import event
 from eventsourcing.utils import register_topic
 
 from contracts.billing import (

@@ -2,7 +2,7 @@
 
 Amounts come from data: the price list (`prices.yaml`: product unit prices, parts at cost, labour
 rates) and §5.5's cost table (`cost_rules.yaml`), both versioned and read once; transport is the
-amount actually incurred, with its invoice or waybill reference. Not wired into the service yet.
+amount actually incurred, with its invoice or waybill reference. The ledger (`ledger.py`, through `costing.targets`) prices every decision with it.
 """
 
 from __future__ import annotations
