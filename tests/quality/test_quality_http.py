@@ -247,3 +247,14 @@ def test_the_misuse_fixed_on_site_sample_is_settled_on_site(client: TestClient, 
     remedy = post(client, routed.complaint_id, "quality-remedy", auth(**QA), remedy_kind="fixed_on_site",
                   description="Plug tightened", delivered_at=late, reference="NOTE-1")
     assert remedy.status_code == 422 and remedy.json()["detail"][0]["loc"] == ["body", "delivered_at"]
+
+
+def test_a_stage_approved_by_another_role_is_refused_naming_the_actor(client: TestClient, api: FastAPI, auth,
+                                                                      routed: ComplaintRouted) -> None:
+    before = version(api, routed.complaint_id)
+    response = post(client, routed.complaint_id, "defective-product-form-approval", auth(**HQ_RM),
+                    defect_form_id=str(uuid4()), stage="marketing_director")
+    assert response.status_code == 403, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "actor"]
+    assert "marketing_director stage is approved by" in response.json()["detail"][0]["msg"]
+    assert version(api, routed.complaint_id) == before

@@ -13,12 +13,12 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts import quality as q
 from contracts.envelope import ComplaintCommand
 from contracts.quality import Determination, MisuseResolution
-from services.common.access import authorize, rules
+from services.common.access import Forbidden, authorize, rules
 from services.common.auth import CurrentPrincipal, Principal
 from services.common.domain import InvalidCommand
 from services.common.http import error_responses, runtime_of
@@ -169,9 +169,9 @@ QUALITY_STEPS: tuple[QualityStep, ...] = (
                 "stage); the HQ regional manager or general manager (hq_regional_manager stage)",
                 "Approve the defective-product form at one's stage (§5.7.1⑵⑶)",
                 "the form filed (marketing_director stage) or approved by the marketing director (hq stage)",
-                refused="the caller's role does not approve the stage (`actor`)",
-                forbidden="the estimated company cost exceeds the approver's authority (names the limit, the "
-                          "matrix version and the level to escalate to)", rule=_return_at_hq),
+                forbidden="the caller's role does not approve the stage (`actor`), or the estimated company "
+                          "cost exceeds the approver's authority (`company_cost`: names the limit, the matrix "
+                          "version and the level to escalate to)", rule=_return_at_hq),
     QualityStep("defective-product-form-rejection", q.RejectDefectiveProductForm, q.RejectDefectiveProductFormStep,
                 "quality.defect_form.approve", "the approver of the stage the form awaits",
                 "Send the defective-product form back to the filer (§5.7.1)",
@@ -259,6 +259,21 @@ def _responses(spec: QualityStep) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def _command(spec: QualityStep, command_id: UUID, complaint_id: UUID, principal: Principal,
+             fields: dict[str, Any]) -> ComplaintCommand:
+    """The step's command; a rule on the acting user (a stage approved by another role) is a 403 naming
+    `actor`, any other rule the body breaks only with the caller's identity a 422 naming its field."""
+    try:
+        return spec.command(command_id=command_id, complaint_id=complaint_id, actor=principal.actor(), **fields,
+                            **spec.fields(principal))
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        if field == "actor":
+            raise Forbidden(str(first["msg"]).removeprefix("actor: "), field="actor") from None
+        raise InvalidCommand(str(first["msg"]), field=field) from None
+
+
 def _register(spec: QualityStep) -> None:
     async def step_endpoint(complaint_id: UUID, body: Any, request: Request, response: Response,
                             principal: CurrentPrincipal) -> InvestigationReceipt:
@@ -267,8 +282,7 @@ def _register(spec: QualityStep) -> None:
             raise InvalidCommand("complaint_id in the body is not the complaint in the path", field="complaint_id")
         runtime = runtime_of(request)
         fields = {name: getattr(body, name) for name in spec.step.model_fields}
-        command = spec.command(command_id=body.command_id, complaint_id=complaint_id, actor=principal.actor(),
-                               **fields, **spec.fields(principal))
+        command = _command(spec, body.command_id, complaint_id, principal, fields)
         done = await runtime.execute(runtime.app.handle, command, _scope(principal))
         if not done.created:
             response.status_code = status.HTTP_200_OK
