@@ -14,7 +14,7 @@ from eventsourcing.persistence import Tracking
 
 from contracts.billing import CostAllocated, CostItem, CostLine, Payer
 from contracts.envelope import Actor, Envelope, Role, ServiceName
-from contracts.quality import OnSiteDeterminationRecorded, OnSiteInspectionStep
+from contracts.quality import InspectionRecord, OnSiteDeterminationRecorded, OnSiteInspectionStep
 from contracts.registration import ComplaintRegistered, Customer, ProductDetails, RegisterComplaint
 from contracts.routing import ComplaintRouted, Destination
 from services.common.consumer import Policy, UnitOfWork
@@ -111,7 +111,7 @@ def findings(**overrides: Any) -> OnSiteInspectionStep:
 
 def determination_recorded(**overrides: Any) -> OnSiteDeterminationRecorded:
     payload: dict[str, Any] = dict(findings().model_dump()) | dict(inspector="rm-wang", product=product())
-    payload |= {k: v for k, v in overrides.items() if k in payload or k in OnSiteDeterminationRecorded.model_fields}
+    payload |= {k: v for k, v in overrides.items() if k in payload or k in InspectionRecord.model_fields}
     return OnSiteDeterminationRecorded(
         **envelope(ServiceName.QUALITY, **({"actor": MANAGER} | {k: v for k, v in overrides.items()
                                                                  if k not in payload})), **payload)

@@ -258,3 +258,13 @@ def test_a_stage_approved_by_another_role_is_refused_naming_the_actor(client: Te
     assert response.json()["detail"][0]["loc"] == ["body", "actor"]
     assert "marketing_director stage is approved by" in response.json()["detail"][0]["msg"]
     assert version(api, routed.complaint_id) == before
+
+
+@pytest.mark.parametrize(("segment", "field"), [("defective-product-form", "estimated_company_cost"),
+                                               ("quality-decision-approval", "company_cost"),
+                                               ("adjudication", "labour_hours")])
+def test_money_and_hours_come_as_decimal_strings_only(client: TestClient, auth, routed: ComplaintRouted,
+                                                      segment: str, field: str) -> None:
+    response = post(client, routed.complaint_id, segment, auth(**MANAGER), **{field: 0.5})
+    assert response.status_code == 422
+    assert ["body", field] in [e["loc"] for e in response.json()["detail"]]

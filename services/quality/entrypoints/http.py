@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from contracts import quality as q
 from contracts.envelope import ComplaintCommand
@@ -106,6 +106,17 @@ def _adjudication_rules(schema: dict[str, Any]) -> None:
     ]
 
 
+#: Money and hours in the bodies: decimal strings only (a JSON number would pass through binary floating
+#: point; FastAPI validates a parsed body in Python mode, where the contracts' own check does not see it).
+DECIMAL_TEXT_FIELDS = ("estimated_company_cost", "company_cost", "labour_hours")
+
+
+def _text_only(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError('send the amount as a decimal string, e.g. "1280.50", never a JSON number')
+    return value
+
+
 def step_body(step: type[BaseModel], rule: Callable[[dict[str, Any]], None] | None = None,
               name: str | None = None, path_complaint: bool = False) -> type[BaseModel]:
     """The HTTP body of a step: the step's own fields and the client's `command_id` (no actor: the
@@ -119,6 +130,9 @@ def step_body(step: type[BaseModel], rule: Callable[[dict[str, Any]], None] | No
                                         "and writes nothing"),
         "model_config": config,
     }
+    decimals = [field for field in DECIMAL_TEXT_FIELDS if field in step.model_fields]
+    if decimals:
+        namespace["_decimal_text"] = field_validator(*decimals, mode="before")(_text_only)
     if path_complaint:
         annotations["complaint_id"] = UUID | None
         namespace["complaint_id"] = Field(default=None, description="If given, must be the complaint in the path")
