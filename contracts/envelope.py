@@ -149,7 +149,9 @@ class DecimalText:
         compiled = re.compile(self.pattern)
 
         def check(value: Any, info: core_schema.ValidationInfo) -> Any:
-            if info.mode == "json" and not isinstance(value, str):
+            # A float (or bool) is refused in every mode: FastAPI validates a parsed JSON body in
+            # Python mode, where a JSON number arrives as a float.
+            if (info.mode == "json" and not isinstance(value, str)) or isinstance(value, (float, bool)):
                 raise PydanticCustomError(
                     "decimal_text", "send the amount as a decimal string, e.g. \"1280.50\" (a JSON number "
                                     "would pass through binary floating point)")

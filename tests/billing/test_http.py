@@ -227,11 +227,8 @@ class _MoneyBody(BaseModel):
     amount: Money
 
 
-@pytest.mark.xfail(strict=True, reason="contracts.envelope.Money (DecimalText) refuses a JSON number only in pydantic's "
-                                       "JSON mode, but FastAPI validates a parsed body in Python mode: a body field "
-                                       "typed Money (e.g. routing's compensation) takes 10 or 0.5 as a JSON number. "
-                                       "Billing's bodies refuse numbers themselves (_text_only).")
 def test_money_in_any_fastapi_body_refuses_a_json_number() -> None:
+    """FastAPI validates a parsed body in Python mode, where a JSON number is a float: Money refuses it."""
     api = FastAPI()
 
     @api.post("/amount")
