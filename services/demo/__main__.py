@@ -12,7 +12,7 @@ import httpx
 from contracts.envelope import ServiceName
 from services.common.cluster import LocalCluster
 from services.demo import samples
-from services.demo.journey import describe, dispatch_on_site, journey, wait_for_events
+from services.demo.journey import describe, dispatch_on_site, journey, record_determination, wait_for_events
 
 
 def main() -> int:
@@ -54,10 +54,10 @@ def main() -> int:
         dispatch_on_site(client, urls[ServiceName.ROUTING], quality, cluster.auth(**samples.HQ_CLERK),
                          regional_manager=samples.MANAGER["user"])
         wait_for_events(client, urls[ServiceName.QUALITY], quality, "Opened")
-        print("Quality opened an investigation; the regional manager records the on-site determination ...")
-        client.post(f"{urls[ServiceName.QUALITY]}/complaints/{quality}/on-site-determination",
-                    json=samples.obvious_defect_determination(),
-                    headers=cluster.auth(**samples.MANAGER)).raise_for_status()
+        print("Quality opened an investigation; the regional manager uploads a photo of the defect and records "
+              "the on-site determination ...")
+        record_determination(client, urls[ServiceName.QUALITY], quality,
+                             cluster.auth(**samples.MANAGER)).raise_for_status()
         # The customer told of the visit, then the customer, the general manager and the management
         # representative told of the decision.
         wait_for_events(client, urls[ServiceName.NOTIFY], quality, "Recorded", count=4)
