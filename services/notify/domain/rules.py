@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from contracts.billing import CostAllocated, Payer
+from contracts.billing import CostAllocated, CustomerChargesStated, Payer
 from contracts.envelope import SHORT_TEXT_MAX, Envelope, Role, branch_of
 from contracts.notify import NotificationChannel
 from contracts.quality import QualityDecisionApproved
@@ -131,6 +131,23 @@ def quality_decision(event: QualityDecisionApproved) -> list[NoticeSpec]:
     ]
 
 
+def customer_statement(event: CustomerChargesStated) -> list[NoticeSpec]:
+    """What the customer owes after a decision (§5.5), itemised, through the branch clerk; told again
+    whenever a later decision changes it."""
+    if event.amount_owed == 0:
+        owed = "You owe nothing: the company bears the costs of this complaint."
+    else:
+        items = "; ".join(f"{line.item.value.replace('_', ' ')} {line.amount} CNY"
+                          + (f" ({line.basis})" if line.basis else "")
+                          + (f", document {line.source_document}" if line.source_document else "")
+                          for line in event.lines)
+        owed = f"You owe {event.amount_owed} CNY: {items}."
+    return [NoticeSpec(Role.CUSTOMER, f"the customer of {event.form_number}", NotificationChannel.PHONE,
+                       _clip(f"What you owe for complaint {event.form_number}", RECIPIENT_MAX),
+                       f"{event.form_number}: {owed} (price list {event.price_list_version}, cost rules "
+                       f"{event.rules_version})", needs_contact=True, key="statement")]
+
+
 def who_must_know(event: Envelope, contact: Contact | None) -> list[NoticeSpec]:
     """The notices a fact calls for. Without a contact, a spec that `needs_contact` names the
     customer only through the branch of the form number; notify records it once addressed."""
@@ -144,6 +161,9 @@ def who_must_know(event: Envelope, contact: Contact | None) -> list[NoticeSpec]:
         return staff_over_authority(event)
     if isinstance(event, QualityDecisionApproved):
         return quality_decision(event)
+    if isinstance(event, CustomerChargesStated):
+        specs = customer_statement(event)
+        return [addressed(spec, contact) for spec in specs] if contact else specs
     if not isinstance(event, CostAllocated):
         return []
     determination = event.determination.value.replace("_", " ")
