@@ -268,3 +268,15 @@ def test_money_and_hours_come_as_decimal_strings_only(client: TestClient, auth, 
     response = post(client, routed.complaint_id, segment, auth(**MANAGER), **{field: 0.5})
     assert response.status_code == 422
     assert ["body", field] in [e["loc"] for e in response.json()["detail"]]
+
+
+def test_the_edge_and_the_investigation_agree_on_who_takes_each_step() -> None:
+    """access.yaml grants each step's action to exactly the roles the investigation lets take it."""
+    from services.common.access import rules
+    from services.quality.application import STEPS
+    from services.quality.domain.investigation import STEP_ROLES
+    access = rules()
+    for spec in QUALITY_STEPS:
+        granted = {role for role, grant in access.roles.items() if spec.action in grant.actions}
+        allowed = {role.value for role in STEP_ROLES[STEPS[spec.command][0]]}
+        assert granted == allowed, spec.segment
