@@ -57,16 +57,19 @@ def route(event: Envelope, uow: UnitOfWork, serious: SeriousRules | None = None,
         case.quality_decided(meta, event.decision, remedy_delivered=False,
                              source=f"{event.approver} ({event.approver_role.value})")
     elif isinstance(event, OnSiteDeterminationRecorded) and _settled_on_site(event):
-        case.quality_decided(meta, f"Fixed on site: {event.memo}"[:2000], remedy_delivered=True,
-                             source=event.inspector)
+        fixed = event.misuse_resolution is MisuseResolution.FIXED_ON_SITE
+        decision = (f"Fixed on site: {event.memo}" if fixed else
+                    f"Obvious misuse ({event.misuse_resolution.value.replace('_', ' ')}), agreed on site: "
+                    f"{event.memo}")
+        case.quality_decided(meta, decision[:2000], remedy_delivered=fixed, source=event.inspector)
     elif isinstance(event, QualityRemedyDelivered):
         case.quality_remedy_delivered(meta, event.description)
 
 
 def _settled_on_site(event: OnSiteDeterminationRecorded) -> bool:
-    """Obvious misuse fixed on site, the customer agreeing: decided and remedied there (§5.5.2⑴)."""
-    return (event.determination is Determination.OBVIOUS_MISUSE and event.customer_agrees
-            and event.misuse_resolution is MisuseResolution.FIXED_ON_SITE)
+    """Obvious misuse, the customer agreeing: decided on site (§5.5). Fixed there, it is also remedied
+    (§5.5.2⑴); a part swap or a complex repair is replied to, then quality records it done."""
+    return event.determination is Determination.OBVIOUS_MISUSE and event.customer_agrees
 
 
 def _open(event: ComplaintRegistered, uow: UnitOfWork, serious: SeriousRules | None,

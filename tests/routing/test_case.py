@@ -531,12 +531,32 @@ def test_obvious_misuse_fixed_on_site_with_the_customer_agreeing_is_decided_and_
     assert_closed(j, "resolved", True)
 
 
+@pytest.mark.parametrize("resolution", ["simple_part_swap", "complex_needs_parts"])
+def test_obvious_misuse_needing_parts_with_the_customer_agreeing_is_replied_to_then_repaired(resolution: str) -> None:
+    """§5.5: misuse the customer agrees to is decided on site (the customer pays the part, and for a
+    complex repair the transport); the reply tells them, then quality records the part swapped or the
+    repair done before the follow-up."""
+    j = Journey(subject="product_quality")
+    _to_quality(j)
+    j.on_site(determination="obvious_misuse", misuse_resolution=resolution, customer_agrees=True,
+              parts_used=[{"part_no": "GX-200-SEAL", "quantity": 1}])
+    assert j.state is S.AWAITING_CUSTOMER_REPLY
+    mark = j.mark()
+    assert j.reply().state is S.AWAITING_REMEDY
+    assert j.of(c.CustomerReplied, mark)[0].remedy_pending is True
+    j.quality_remedy()
+    assert j.state is S.AWAITING_FOLLOW_UP
+    j.follow_up("satisfied")
+    j.close()
+    assert_closed(j, "resolved", True)
+
+
 @pytest.mark.parametrize("findings", [
     dict(determination="obvious_quality_defect"),
     dict(determination="cannot_be_determined"),
     dict(determination="obvious_misuse", misuse_resolution="fixed_on_site", customer_agrees=False),
-    dict(determination="obvious_misuse", misuse_resolution="complex_needs_parts"),
-    dict(determination="obvious_misuse", misuse_resolution="simple_part_swap"),
+    dict(determination="obvious_misuse", misuse_resolution="complex_needs_parts", customer_agrees=False),
+    dict(determination="obvious_misuse", misuse_resolution="simple_part_swap", customer_agrees=False),
 ], ids=lambda f: "-".join(str(v) for v in f.values()))
 def test_any_other_on_site_determination_leaves_the_case_with_quality(findings: dict[str, Any]) -> None:
     j = Journey(subject="product_quality")
