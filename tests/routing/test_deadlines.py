@@ -354,3 +354,29 @@ def test_closing_a_case_ends_the_deadlines_of_its_memo_too() -> None:
                                             form_number=registered.form_number),
                                  reason="settled", recorded_by="clerk-li", state_at_withdrawal="registered"))
     assert deadlines(app)["department_reply"]["events"] == ["DeadlineSet", "DeadlineCancelled"]
+
+
+def test_a_corrective_action_is_due_from_its_second_approval_until_it_is_implemented() -> None:
+    """§4.5: the department fixes the cause by the date set for it. The clock starts when both the
+    management representative and the general manager have approved (§5.7.1⑸), not at the first."""
+    from contracts.corrective import CorrectiveActionApproved, CorrectiveActionImplemented
+    app, registered = setup(at(2026, 11, 25, 10, 0))
+    action_id, due = uuid4(), at(2026, 12, 18, 17, 0)
+    base = dict(complaint_id=registered.complaint_id, form_number=registered.form_number)
+    approval = dict(action_id=action_id, round=1, responsible_department="Production", due_at=due)
+    first = CorrectiveActionApproved(**envelope(ServiceName.QUALITY, **base), **approval, approver="mr-gao",
+                                     approver_role=Role.MANAGEMENT_REPRESENTATIVE, outstanding=[Role.GENERAL_MANAGER],
+                                     fully_approved=False)
+    feed(app, first)
+    assert "corrective_action" not in deadlines(app), "one approval starts nothing"
+    second = CorrectiveActionApproved(**envelope(ServiceName.QUALITY, **base), **approval, approver="gm-wu",
+                                      approver_role=Role.GENERAL_MANAGER, outstanding=[], fully_approved=True)
+    feed(app, second)
+    started = deadlines(app)["corrective_action"]
+    assert started["events"] == ["DeadlineSet"] and started["deadline"].due_at == due
+    done = CorrectiveActionImplemented(**envelope(ServiceName.QUALITY, **base), action_id=action_id, round=1,
+                                       implemented_by="prod-ma", implementer_role=Role.RESPONSIBLE_DEPARTMENT,
+                                       responsible_department="Production", summary="Mould replaced",
+                                       due_at=due, on_time=True)
+    feed(app, done)
+    assert deadlines(app)["corrective_action"]["events"] == ["DeadlineSet", "DeadlineMet"]
