@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
+from uuid import uuid4
 
 import httpx
 
@@ -72,6 +75,58 @@ def record_determination(client: httpx.Client, quality_url: str, complaint_id: s
     if body["determination"] != "obvious_misuse" and not body.get("evidence"):
         body["evidence"] = [upload_photo(client, quality_url, headers)]
     return client.post(f"{quality_url}/complaints/{complaint_id}/on-site-determination", json=body, headers=headers)
+
+
+def quality_step(client: httpx.Client, quality_url: str, complaint_id: str, segment: str, headers: dict[str, str],
+                 body: dict[str, Any]) -> dict[str, Any]:
+    """One step of the quality investigation (`POST /complaints/{id}/<segment>` at quality); its receipt."""
+    body = {"command_id": str(uuid4())} | body
+    response = client.post(f"{quality_url}/complaints/{complaint_id}/{segment}", json=body, headers=headers)
+    if response.status_code not in (200, 201):
+        raise RuntimeError(f"quality step {segment} of {complaint_id} refused: {response.status_code} {response.text}")
+    return response.json()
+
+
+def quality_chain(client: httpx.Client, quality_url: str, complaint_id: str, auth: Callable[..., dict[str, str]],
+                  manager: dict[str, str], *, determination: str = "cannot_be_determined",
+                  adjudication: dict[str, Any] | None = None, product_return: bool = True,
+                  remedy_kind: str = "replacement_shipped") -> dict[str, Any]:
+    """The §5.7 chain after a determination of `determination` was recorded (a defect or an undetermined
+    case): the form filed by `manager` (the regional manager of the region), approved by the marketing
+    director and the HQ regional manager (who decides `product_return`), forwarded by the HQ clerk; the
+    return requested, shipped and received; the quality department's `adjudication`
+    (`samples.adjudication(...)`); the second approval; the remedy delivered. `auth(**identity)` makes
+    a bearer header (e.g. `LocalCluster.auth`). Returns the investigation as it then stands."""
+    photo = upload_photo(client, quality_url, auth(**manager))
+    form = samples.defective_product_form(determination, [photo], product_return)
+    step = functools.partial(quality_step, client, quality_url, complaint_id)
+    step("defective-product-form", auth(**manager), form)
+    form_id = form["defect_form_id"]
+    step("defective-product-form-approval", auth(**samples.MARKETING_DIRECTOR),
+         {"defect_form_id": form_id, "stage": "marketing_director"})
+    step("defective-product-form-approval", auth(**samples.HQ_REGIONAL_MANAGER),
+         {"defect_form_id": form_id, "stage": "hq_regional_manager", "product_return": product_return})
+    step("defective-product-form-forwarding", auth(**samples.HQ_CLERK), {"defect_form_id": form_id})
+    if product_return:
+        return_id = str(uuid4())
+        reason = "quality_defect_exchange" if determination == "obvious_quality_defect" else "adjudication"
+        step("product-return", auth(**manager), {"return_id": return_id, "reason": reason, "quantity": 1})
+        step("product-return-shipment", auth(**manager), {
+            "return_id": return_id, "carrier": "SF Express", "waybill": f"SF{uuid4().int % 10**10:010d}",
+            "shipped_at": datetime.now(timezone.utc).isoformat()})
+        step("product-receipt", auth(**samples.QUALITY_DEPARTMENT),
+             {"return_id": return_id, "quantity": 1, "condition": "As described on the form"})
+    adjudication = adjudication or samples.adjudication()
+    step("adjudication", auth(**samples.QUALITY_DEPARTMENT), adjudication)
+    step("quality-decision-approval", auth(**samples.HQ_REGIONAL_MANAGER), {
+        "adjudication_id": adjudication["adjudication_id"], "decision": adjudication["proposed_handling"],
+        "company_cost": "1800.00"})
+    step("quality-remedy", auth(**samples.QUALITY_DEPARTMENT), {
+        "remedy_kind": remedy_kind, "description": adjudication["proposed_handling"],
+        "delivered_at": datetime.now(timezone.utc).isoformat(), "reference": f"WO-{uuid4().hex[:8]}"})
+    response = client.get(f"{quality_url}/complaints/{complaint_id}/investigation", headers=auth(**samples.OPERATOR))
+    response.raise_for_status()
+    return response.json()
 
 
 def journey(client: httpx.Client, urls: dict[ServiceName, str], complaint_id: str) -> list[tuple[str, dict]]:

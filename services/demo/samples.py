@@ -126,3 +126,41 @@ SAMPLE_PHOTO = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c63606060f80f0001040100"
     "5d0e1bb40000000049454e44ae426082")
+
+
+# --- the quality chain (§5.7): who takes each step after the on-site determination ------------------
+
+MARKETING_DIRECTOR = {"user": "md-sun", "role": "marketing_director"}
+HQ_REGIONAL_MANAGER = {"user": "hqrm-qian", "role": "hq_regional_manager"}
+QUALITY_DEPARTMENT = {"user": "qa-lin", "role": "quality_department"}
+
+
+def defective_product_form(determination: str, evidence: list[str], return_proposed: bool = True,
+                           estimated_company_cost: str = "1800.00") -> dict[str, Any]:
+    """The regional manager's defective-product form 《不良品投诉处理书》 (§5.7.1⑴)."""
+    return {"command_id": str(uuid4()), "defect_form_id": str(uuid4()), "determination": determination,
+            "defect_description": "Gearbox housing cracked along the seam; oil leaking.",
+            "memo": "Photos of the seam attached; the cause is to be decided by the quality department.",
+            "evidence": evidence, "return_proposed": return_proposed,
+            "estimated_company_cost": estimated_company_cost}
+
+
+def adjudication(determination: str = "obvious_quality_defect", negligent: bool = False,
+                 misuse_resolution: str | None = None) -> dict[str, Any]:
+    """The quality department's adjudication of the returned product (§5.4.5, §5.4.6, §5.7.1⑷)."""
+    misuse = determination == "obvious_misuse"
+    body: dict[str, Any] = {
+        "command_id": str(uuid4()), "adjudication_id": str(uuid4()), "determination": determination,
+        "misuse_resolution": (misuse_resolution or "complex_needs_parts") if misuse else None,
+        "root_cause": "Overload beyond the rated torque" if misuse else "Casting pore along the seam",
+        "production": {"production_date": str(date.today() - timedelta(days=90)), "line_or_unit": "Casting line 2",
+                       "shift": "night"},
+        "responsible_party": "customer" if misuse else "company",
+        "proposed_handling": "Repair; the customer pays the parts" if misuse else "Replace the gearbox",
+        "quantity": 1, "parts_used": [{"part_no": "GX-200-GEAR", "quantity": 1}] if misuse else [],
+        "labour_hours": "3.5" if misuse else "0", "salesperson_negligent": negligent,
+    }
+    if negligent:
+        body |= {"salesperson": "sales-he", "negligence_degree": "medium",
+                 "negligence_finding": "The overload marks were plain to see on site"}
+    return body

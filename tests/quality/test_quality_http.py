@@ -280,3 +280,29 @@ def test_the_edge_and_the_investigation_agree_on_who_takes_each_step() -> None:
         granted = {role for role, grant in access.roles.items() if spec.action in grant.actions}
         allowed = {role.value for role in STEP_ROLES[STEPS[spec.command][0]]}
         assert granted == allowed, spec.segment
+
+
+@pytest.mark.parametrize(("determination", "adjudicated", "product_return"), [
+    ("obvious_quality_defect", "obvious_quality_defect", True),
+    ("cannot_be_determined", "obvious_misuse", True),
+    ("cannot_be_determined", "obvious_quality_defect", False),
+])
+def test_the_demo_s_chain_helper_walks_the_whole_chain(client: TestClient, auth, routed: ComplaintRouted,
+                                                       determination: str, adjudicated: str,
+                                                       product_return: bool) -> None:
+    """`services.demo.journey.quality_chain`, which the end-to-end tests use over separate processes."""
+    from services.demo.journey import quality_chain, record_determination
+    recorded = record_determination(client, "", str(routed.complaint_id), auth(**MANAGER),
+                                    samples.obvious_defect_determination() | {"determination": determination})
+    assert recorded.status_code == 201, recorded.text
+    negligent = determination == "cannot_be_determined" and adjudicated == "obvious_misuse"
+    view = quality_chain(client, "", str(routed.complaint_id), auth, MANAGER, determination=determination,
+                         adjudication=samples.adjudication(adjudicated, negligent=negligent),
+                         product_return=product_return,
+                         remedy_kind="repair_done" if adjudicated == "obvious_misuse" else "replacement_shipped")
+    assert view["stage"] == "remedy_delivered"
+    assert (view["adjudication"]["on_site_determination"], view["adjudication"]["determination"]) == (
+        determination, adjudicated)
+    assert view["adjudication"]["salesperson_negligent"] is negligent
+    assert (view["product_return"] is not None) is product_return
+    assert view["decision"]["approver_role"] == "hq_regional_manager"
