@@ -26,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from contracts.envelope import LONG_TEXT_PATTERN, SHORT_TEXT_PATTERN, branch_of
 from services.common.access import authorize
@@ -381,7 +382,7 @@ def create_http_app(runtime: Any, routers: Sequence[APIRouter] = (), *,
                             content=error_body(str(exc), loc, type(exc).__name__))
 
     @api.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
             # FastAPI's answer to a body it cannot decode (not UTF-8, say): the same 422 as any
             # body that is not JSON, so that a bad body has one documented answer.
@@ -392,7 +393,15 @@ def create_http_app(runtime: Any, routers: Sequence[APIRouter] = (), *,
             # the same 422 as any body that breaks the schema, for the same reason.
             return JSONResponse(status_code=422, content=error_body(
                 f"the body is not valid form data: {exc.detail}", ["body"], "form_invalid"))
-        return JSONResponse(status_code=exc.status_code, headers=exc.headers,
+        headers = exc.headers
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route of the path only; a path served by
+            # several routes (GET and POST /corrective-actions) supports all of theirs.
+            methods = {method for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+                       if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+                              for route in request.app.routes)}
+            headers = {**(headers or {}), "Allow": ", ".join(sorted(methods))}
+        return JSONResponse(status_code=exc.status_code, headers=headers,
                             content=error_body(str(exc.detail), [], "http_error"))
 
     @api.exception_handler(OperationalError)
