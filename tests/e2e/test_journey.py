@@ -20,8 +20,9 @@ from tests.e2e.conftest import open_quality_investigation
 pytestmark = pytest.mark.e2e
 INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = ServiceName
 #: Who is told along the journey: the customer that the regional manager is coming (the dispatch), then
-#: the customer, the general manager and the management representative of the decision (§4.6, §5.7.2⑸).
-NOTICES = ["customer", "customer", "general_manager", "management_representative"]
+#: the customer, the general manager and the management representative of the decision (§4.6, §5.7.2⑸),
+#: and the customer what they owe (billing's statement: nothing, the company bears a defect's costs).
+NOTICES = ["customer", "customer", "customer", "general_manager", "management_representative"]
 
 
 @pytest.fixture(scope="module")
