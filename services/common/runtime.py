@@ -167,8 +167,14 @@ class ServiceRuntime:
 
     async def history(self, complaint_id: UUID) -> list[dict[str, Any]]:
         def read() -> list[dict[str, Any]]:
-            # Each service keeps one aggregate per complaint, under the complaint's id.
-            return [event_record(e) for e in self.app.events.get(complaint_id)]
+            # Each service keeps one aggregate per complaint, under the complaint's id; a service with
+            # aggregates of their own ids about a complaint (quality's corrective actions) names them
+            # with `aggregates_of`. Their events are merged in the order they happened.
+            ids = getattr(self.app, "aggregates_of", lambda c: [c])(complaint_id)
+            events = [e for aggregate_id in ids for e in self.app.events.get(aggregate_id)]
+            if len(ids) > 1:
+                events.sort(key=lambda e: e.timestamp)
+            return [event_record(e) for e in events]
         records = await asyncio.to_thread(read)
         if not records:
             raise NotFound(f"{self.app.SERVICE.value} has no events for complaint {complaint_id}")

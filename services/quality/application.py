@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,14 +14,22 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.utils import get_topic
 
 from contracts import quality as q
+from contracts.corrective import (
+    AnswerExceptionReport, ApproveCorrectiveAction, IssueExceptionReport, ProposeCorrectiveAction,
+    RaiseCorrectiveActionFromAlert, RecordCorrectiveActionImplemented, VerifyCorrectiveAction,
+)
 from contracts.envelope import ComplaintCommand, ServiceName, branch_of, utc_now
 from contracts.registration import ProductDetails
 from services.common.access import rules as access_rules
 from services.common.authority import AuthorityMatrix, load_authority
-from services.common.domain import EventMeta, NotFound
+from services.common.domain import DomainError, EventMeta, InvalidCommand, NotFound
 from services.common.store import ServiceApplication
+from services.quality.domain.corrective import (
+    CorrectiveAction, ExceptionReport, action_id_for_adjudication, action_id_for_alert,
+)
 from services.quality.domain.investigation import QualityInvestigation
 
 
@@ -168,7 +177,7 @@ class QualityApplication(ServiceApplication):
         self.handle(command, in_scope)
         return self.investigation(command.complaint_id)
 
-    # ===== Corrective actions (CAPA) and exception reports (issue 8, Helper C): section start =====
+    # --- corrective actions (CAPA) and exception reports ------------------------------------------
     # Each corrective action / exception report is an aggregate of its own id (domain/corrective.py);
     # its events carry the complaint's meta. Idempotent by command_id like every step here.
 
@@ -315,26 +324,13 @@ class QualityApplication(ServiceApplication):
         return [a for a in (self.corrective_action(i) for i in index.ids())
                 if in_scope(branch_of(a.meta.form_number))]
 
-    # ===== Corrective actions (Helper C): section end (more of it at the end of the module) =====
+    def aggregates_of(self, complaint_id: UUID) -> list[UUID]:
+        """The aggregates whose events make up the complaint's history here: its investigation and
+        the corrective actions raised from it (stored under their own ids)."""
+        return [complaint_id, *(a.id for a in self.corrective_actions() if a.meta.complaint_id == complaint_id)]
 
 
-# ===== Corrective actions (CAPA), continued (issue 8, Helper C) ==================================
-
-import threading  # noqa: E402
-from datetime import datetime  # noqa: E402
-from typing import Any  # noqa: E402
-
-from eventsourcing.utils import get_topic  # noqa: E402
-
-from contracts.corrective import (  # noqa: E402
-    AnswerExceptionReport, ApproveCorrectiveAction, IssueExceptionReport, ProposeCorrectiveAction,
-    RaiseCorrectiveActionFromAlert, RecordCorrectiveActionImplemented, VerifyCorrectiveAction,
-)
-from contracts.envelope import utc_now  # noqa: E402
-from services.common.domain import DomainError, InvalidCommand  # noqa: E402
-from services.quality.domain.corrective import (  # noqa: E402
-    CorrectiveAction, ExceptionReport, action_id_for_adjudication, action_id_for_alert,
-)
+# --- corrective actions (CAPA), continued ------------------------------------------------------
 
 
 class CorrectiveActionIndex:

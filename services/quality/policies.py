@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from contracts.envelope import Actor, Envelope, ServiceName
+from contracts.quality import Determination, QualityAdjudicationRecorded
 from contracts.routing import ComplaintRouted, Destination, DisputeRuled
 from services.common.consumer import UnitOfWork
 from services.common.domain import EventMeta
+from services.quality.domain.corrective import CorrectiveAction, action_id_for_adjudication
 from services.quality.domain.investigation import QualityInvestigation
 
 QUALITY = Actor.system(ServiceName.QUALITY)
@@ -24,13 +26,8 @@ def quality_policy(event: Envelope, uow: UnitOfWork) -> None:
                 EventMeta.from_upstream(event, QUALITY), event.dispute_id, event.determination.value,
                 event.misuse_resolution.value if event.misuse_resolution else None,
                 event.responsible_party.value if event.responsible_party else None, event.ruled_by)
-    corrective_policy(event, uow)  # corrective actions (issue 8): see the section below
+    corrective_policy(event, uow)
 
-
-# ===== Corrective actions (CAPA, issue 8, Helper C) ===========================================
-
-from contracts.quality import Determination, QualityAdjudicationRecorded  # noqa: E402
-from services.quality.domain.corrective import CorrectiveAction, action_id_for_adjudication  # noqa: E402
 
 
 def corrective_policy(event: Envelope, uow: UnitOfWork) -> None:

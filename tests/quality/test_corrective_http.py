@@ -306,9 +306,6 @@ def test_an_exception_report_instead_of_the_adjudications_action(api: FastAPI, c
     assert str(action_id) not in open_ids
 
 
-@pytest.mark.xfail(strict=True, reason="services/common/runtime.py history() reads only the aggregate under the "
-                                       "complaint's id; a corrective action lives under its own id, so quality's "
-                                       "/complaints/{id}/history leaves its events out (integrator's file)")
 def test_the_complaints_history_at_quality_lists_its_corrective_action(client: TestClient, auth,
                                                                         routed: ComplaintRouted) -> None:
     raise_from_alert(client, auth, routed.complaint_id)
