@@ -6,10 +6,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from contracts.envelope import ServiceName
 from services.common.devbroker import DevBroker
 from services.common.settings import ServiceSettings
+from services.common.tokens import mint_token
 from tests.support import postgres
 
 
@@ -50,4 +53,19 @@ def settings_for(broker: DevBroker, tmp_path: Path) -> Callable[..., ServiceSett
         values = dict(kafka_bootstrap_servers=broker.bootstrap_servers, database_url=database_url,
                       data_dir=tmp_path)
         return cls(**(values | overrides))
+    return make
+
+
+@pytest.fixture
+def client(api: FastAPI) -> Iterator[TestClient]:
+    """The module's `api` (a service's app, in process, on `tmp_path`) served for one test."""
+    with TestClient(api) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def auth(tmp_path: Path) -> Callable[..., dict[str, str]]:
+    """Bearer headers for a user and role, signed with the key of the service on `tmp_path`."""
+    def make(user: str, role: str, branch: str | None = None, region: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {mint_token(tmp_path, user, role, branch, region)}"}
     return make

@@ -4,7 +4,7 @@ and idempotent by command_id."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -38,12 +38,6 @@ PATHS = ["/complaints/{complaint_id}/costs", "/complaints/{complaint_id}/salespe
 @pytest.fixture
 def api(tmp_path: Path) -> FastAPI:
     return create_app(BillingSettings(data_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1"))
-
-
-@pytest.fixture
-def client(api: FastAPI) -> Iterator[TestClient]:
-    with TestClient(api) as test_client:
-        yield test_client
 
 
 @pytest.fixture

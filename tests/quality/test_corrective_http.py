@@ -4,7 +4,6 @@ that name the field and write nothing, the open list overdue first, and every st
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from contracts.routing import ComplaintRouted, Destination
-from services.common.tokens import mint_token
 from services.quality.bootstrap import create_app
 from services.quality.domain.corrective import action_id_for_adjudication
 from services.quality.settings import QualitySettings
@@ -36,19 +34,6 @@ def api(tmp_path: Path) -> FastAPI:
     api.state.runtime.app.corrective_clock = lambda: NOW
     api.state.runtime.app.evidence.put(PDF)
     return api
-
-
-@pytest.fixture
-def client(api: FastAPI) -> Iterator[TestClient]:
-    with TestClient(api) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def auth(tmp_path: Path) -> Callable[..., dict[str, str]]:
-    def make(user: str, role: str, branch: str | None = None, region: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {mint_token(tmp_path, user, role, branch, region)}"}
-    return make
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ judged on their bytes, refused with the field named, stored once, and read back 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
 
@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.common.evidence import DirectoryEvidenceStore
-from services.common.tokens import mint_token
 from services.quality.bootstrap import create_app
 from services.quality.settings import QualitySettings
 from tests.common.test_evidence import ELF, JPEG, PDF, PNG, TEXT, image_bytes
@@ -28,19 +27,6 @@ def api(tmp_path: Path) -> FastAPI:
     # No broker at this address: the runtime keeps retrying it in the background while the edge serves.
     return create_app(QualitySettings(data_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1",
                                       evidence_max_bytes=LIMIT))
-
-
-@pytest.fixture
-def client(api: FastAPI) -> Iterator[TestClient]:
-    with TestClient(api) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def auth(tmp_path: Path) -> Callable[..., dict[str, str]]:
-    def make(user: str, role: str, branch: str | None = None, region: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {mint_token(tmp_path, user, role, branch, region)}"}
-    return make
 
 
 def stored_files(tmp_path: Path) -> list[Path]:

@@ -5,7 +5,6 @@ and the evidence (422), a repeated command id (200, nothing written)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from contracts.routing import ComplaintRouted
-from services.common.tokens import mint_token
 from services.demo import samples
 from services.quality.bootstrap import create_app
 from services.quality.entrypoints.http import QUALITY_STEPS
@@ -36,19 +34,6 @@ QA = {"user": "qa-lin", "role": "quality_department"}
 @pytest.fixture
 def api(tmp_path: Path) -> FastAPI:
     return create_app(QualitySettings(data_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1"))
-
-
-@pytest.fixture
-def client(api: FastAPI) -> Iterator[TestClient]:
-    with TestClient(api) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def auth(tmp_path: Path) -> Callable[..., dict[str, str]]:
-    def make(user: str, role: str, branch: str | None = None, region: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {mint_token(tmp_path, user, role, branch, region)}"}
-    return make
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ about, refuses without writing, and answers a repeated command id with the state
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -14,7 +14,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from contracts.registration import ComplaintRegistered
-from services.common.tokens import mint_token
 from services.routing.bootstrap import create_app
 from services.routing.entrypoints.http import CASE_STEPS
 from services.routing.settings import RoutingSettings
@@ -35,19 +34,6 @@ SEGMENTS = {
 def api(tmp_path: Path) -> FastAPI:
     # No broker at this address: the runtime keeps retrying it in the background while the edge serves.
     return create_app(RoutingSettings(data_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1"))
-
-
-@pytest.fixture
-def client(api: FastAPI) -> Iterator[TestClient]:
-    with TestClient(api) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def auth(tmp_path: Path) -> Callable[..., dict[str, str]]:
-    def make(user: str, role: str, branch: str | None = None, region: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {mint_token(tmp_path, user, role, branch, region)}"}
-    return make
 
 
 @pytest.fixture
