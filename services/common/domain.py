@@ -91,3 +91,21 @@ def event_record(event: Any) -> dict[str, Any]:
         "data": to_jsonable_python(data),
     }
 
+
+def fact_classes(owner: type, contracts: tuple[type, ...], extra: dict[str, dict[str, Any]] | None = None,
+                 common: dict[str, Any] | None = None) -> dict[str, type]:
+    """Stored event classes of `owner` made from the contracts they are published as: each carries the
+    contract's own fields (not the envelope's) plus `meta`, so the stored event and the message cannot
+    drift apart; `extra[name]` and `common` add fields the service keeps to itself. Each is applied by
+    `owner._on(event)` and set on `owner` under the contract's name (`owner.ComplaintClosed`, say)."""
+    facts: dict[str, type] = {}
+    for contract in contracts:
+        fields = [name for name in contract.model_fields if name not in Envelope.model_fields]
+        annotations = ({"meta": EventMeta} | {name: Any for name in fields}
+                       | (extra or {}).get(contract.__name__, {}) | (common or {}))
+        namespace = {"__annotations__": annotations, "PUBLISHED_AS": contract, "__module__": owner.__module__,
+                     "__qualname__": f"{owner.__name__}.{contract.__name__}", "__doc__": contract.__doc__,
+                     "apply": lambda self, aggregate: aggregate._on(self)}
+        facts[contract.__name__] = type(contract.__name__, (owner.Event,), namespace)
+        setattr(owner, contract.__name__, facts[contract.__name__])
+    return facts

@@ -28,7 +28,7 @@ from contracts.quality import (
 from contracts.registration import ProductDetails, Severity, Subject
 from services.common.access import Forbidden
 from services.common.authority import AuthorityMatrix, level_of
-from services.common.domain import ComplaintAggregate, DomainError, EventMeta, InvalidCommand
+from services.common.domain import ComplaintAggregate, DomainError, EventMeta, InvalidCommand, fact_classes
 
 #: How far ahead of the service's clock a reported visit time may be (clock skew of a phone).
 VISIT_SKEW = timedelta(minutes=5)
@@ -616,18 +616,4 @@ _EXTRA: dict[str, dict[str, Any]] = {
 }
 
 
-def _fact_class(contract: type) -> type:
-    from contracts.envelope import Envelope
-    fields = [name for name in contract.model_fields if name not in Envelope.model_fields]
-    annotations = ({"meta": EventMeta} | {name: Any for name in fields} | _EXTRA.get(contract.__name__, {})
-                   | {"fingerprint": str | None})
-    namespace = {"__annotations__": annotations, "PUBLISHED_AS": contract, "__module__": __name__,
-                 "__qualname__": f"QualityInvestigation.{contract.__name__}", "__doc__": contract.__doc__,
-                 "apply": lambda self, investigation: investigation._on(self)}
-    return type(contract.__name__, (QualityInvestigation.Event,), namespace)
-
-
-FACTS: dict[str, type] = {}
-for _contract in FACT_CONTRACTS:
-    FACTS[_contract.__name__] = _fact_class(_contract)
-    setattr(QualityInvestigation, _contract.__name__, FACTS[_contract.__name__])
+FACTS: dict[str, type] = fact_classes(QualityInvestigation, FACT_CONTRACTS, _EXTRA, {"fingerprint": str | None})

@@ -26,7 +26,7 @@ from contracts.routing import (
     DisputeForum, DisputeKind, FollowUpOutcome, HandlingTrack, Milestone, Satisfaction, SeriousComplaintEscalated,
 )
 from services.common.access import Forbidden, rules as access_rules
-from services.common.domain import ComplaintAggregate, DomainError, EventMeta, InvalidCommand
+from services.common.domain import ComplaintAggregate, DomainError, EventMeta, InvalidCommand, fact_classes
 from services.common.authority import AuthorityMatrix, BeyondAuthority
 from services.routing.domain.rules import decide_route
 
@@ -980,17 +980,4 @@ FACT_CONTRACTS = (
 )
 
 
-def _fact_class(contract: type) -> type:
-    from contracts.envelope import Envelope
-    fields = [name for name in contract.model_fields if name not in Envelope.model_fields]
-    annotations = {"meta": EventMeta} | {name: Any for name in fields}
-    namespace = {"__annotations__": annotations, "PUBLISHED_AS": contract, "__module__": __name__,
-                 "__qualname__": f"ComplaintCase.{contract.__name__}", "__doc__": contract.__doc__,
-                 "apply": lambda self, case: case._on(self)}
-    return type(contract.__name__, (ComplaintCase.Event,), namespace)
-
-
-FACTS: dict[str, type] = {}
-for _contract in FACT_CONTRACTS:
-    FACTS[_contract.__name__] = _fact_class(_contract)
-    setattr(ComplaintCase, _contract.__name__, FACTS[_contract.__name__])
+FACTS: dict[str, type] = fact_classes(ComplaintCase, FACT_CONTRACTS)
