@@ -35,13 +35,14 @@ from contracts.topics import events_topic
 from services.common import access
 from services.common.cluster import LocalCluster
 from services.demo import samples
-from services.demo.journey import dispatch_on_site
+from services.demo.journey import dispatch_on_site, upload_photo
 from tests.support import postgres
 
 INTAKE, ROUTING, QUALITY, NOTIFY = ServiceName.INTAKE, ServiceName.ROUTING, ServiceName.QUALITY, ServiceName.NOTIFY
 #: The notifications of one complaint's journey: the visit announced to the customer at the dispatch,
-#: then the decision to the customer, the general manager and the management representative.
-NOTICES = 4
+#: then the decision to the customer, the general manager and the management representative, and the
+#: customer's statement of what they owe.
+NOTICES = 5
 
 
 async def raw_produce_rate(bootstrap: str, messages: int = 100_000, size: int = 500) -> tuple[float, float]:
@@ -156,6 +157,9 @@ async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: flo
         if pending_submissions == 0 and all(c in completed or c in lost for c in submitted):
             all_done.set()
 
+    # The photo every determination names as evidence (a defect without one is refused), uploaded once.
+    photo = upload_photo(reader, cluster.url(QUALITY), tokens.manager("SH01"))
+
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency * 2)) as client:
         steps: set[asyncio.Task[None]] = set()
 
@@ -177,7 +181,7 @@ async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: flo
                 check_done()
 
         async def determine(complaint_id: str, form_number: str) -> None:
-            body = samples.obvious_defect_determination()  # one command_id for all its retries
+            body = samples.obvious_defect_determination([photo])  # one command_id for all its retries
             async with limit:
                 r = await post_idempotent(
                     client, f"{cluster.url(QUALITY)}/complaints/{complaint_id}/on-site-determination", body,

@@ -10,7 +10,7 @@ import pytest
 from contracts.envelope import ServiceName
 from services.common.cluster import LocalCluster
 from services.demo import samples
-from services.demo.journey import dispatch_on_site, wait_for, wait_for_events
+from services.demo.journey import dispatch_on_site, record_determination, wait_for, wait_for_events
 
 pytestmark = pytest.mark.e2e
 INTAKE, ROUTING, QUALITY = ServiceName.INTAKE, ServiceName.ROUTING, ServiceName.QUALITY
@@ -46,8 +46,7 @@ def test_a_quality_complaints_deadlines_are_set_explained_and_met(cluster: Local
     assert set(found) == {"on_site_visit", "on_site_sampling"}
     assert found["on_site_sampling"]["status"] == "open"
     wait_for_events(client, cluster.url(QUALITY), complaint_id, "Opened")
-    determined = client.post(f"{cluster.url(QUALITY)}/complaints/{complaint_id}/on-site-determination",
-                             json=samples.obvious_defect_determination(), headers=cluster.auth(**samples.MANAGER))
+    determined = record_determination(client, cluster.url(QUALITY), complaint_id, cluster.auth(**samples.MANAGER))
     assert determined.status_code == 201, determined.text
     met = wait_for(lambda: all(d["status"] == "met" for d in deadlines(client, cluster, complaint_id).values()),
                    20, "both deadlines met by the determination")

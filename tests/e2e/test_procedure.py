@@ -357,6 +357,23 @@ WALKS: dict[str, tuple[Callable[[Walk], None], Callable[[], dict[str, Any]]]] = 
 }
 
 
+def walk_all(walks: dict[str, Walk], steps: dict[str, Callable[[Any], None]]
+             ) -> Iterator[dict[str, BaseException | None]]:
+    """Walk every complaint at once (a thread each): yields name -> the walk's failure, if any (each
+    reported by its own test); the walks' clients are closed afterwards."""
+    def run(name: str) -> BaseException | None:
+        try:
+            steps[name](walks[name])
+            return None
+        except BaseException as e:  # noqa: BLE001 - reported by the walk's own test
+            return e
+    with ThreadPoolExecutor(max_workers=len(walks)) as pool:
+        failures = dict(zip(walks, pool.map(run, walks)))
+    yield failures
+    for walk in walks.values():
+        walk.client.close()
+
+
 @pytest.fixture(scope="module")
 def walked(cluster: LocalCluster) -> Iterator[dict[str, BaseException | None]]:
     """Register every complaint over HTTP, then walk them all at once: name -> the walk's failure, if any."""
@@ -370,17 +387,7 @@ def walked(cluster: LocalCluster) -> Iterator[dict[str, BaseException | None]]:
             walks[name] = Walk(cluster, receipt.json(), registration["branch"],
                                complained_about=registration.get("complained_about"))
 
-    def run(name: str) -> BaseException | None:
-        try:
-            WALKS[name][0](walks[name])
-            return None
-        except BaseException as e:  # noqa: BLE001 - reported by the walk's own test
-            return e
-    with ThreadPoolExecutor(max_workers=len(walks)) as pool:
-        failures = dict(zip(walks, pool.map(run, walks)))
-    yield failures
-    for walk in walks.values():
-        walk.client.close()
+    yield from walk_all(walks, {name: walk for name, (walk, _) in WALKS.items()})
 
 
 @pytest.mark.parametrize("name", list(WALKS))

@@ -20,7 +20,6 @@ Every complaint is registered first, then all are walked at once (a thread each)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -33,7 +32,7 @@ from contracts.envelope import ServiceName
 from services.common.cluster import LocalCluster
 from services.demo import samples
 from services.demo.journey import dispatch_on_site, history, upload_photo, wait_for, wait_for_events
-from tests.e2e.test_procedure import HQ, Walk
+from tests.e2e.test_procedure import HQ, Walk, walk_all
 
 pytestmark = pytest.mark.e2e
 INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = ServiceName
@@ -307,17 +306,7 @@ def walked(cluster: LocalCluster) -> Iterator[dict[str, BaseException | None]]:
             assert receipt.status_code == 201, receipt.text
             walks[name] = QualityWalk(cluster, receipt.json(), "SH01")
 
-    def run(name: str) -> BaseException | None:
-        try:
-            WALKS[name](walks[name])
-            return None
-        except BaseException as e:  # noqa: BLE001 - reported by the walk's own test
-            return e
-    with ThreadPoolExecutor(max_workers=len(walks)) as pool:
-        failures = dict(zip(walks, pool.map(run, walks)))
-    yield failures
-    for walk in walks.values():
-        walk.client.close()
+    yield from walk_all(walks, WALKS)
 
 
 @pytest.mark.parametrize("name", list(WALKS))

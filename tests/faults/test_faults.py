@@ -29,7 +29,7 @@ from services.common.devbroker import DevBroker
 from services.common.republish import service_application
 from services.common.settings import ServiceSettings
 from services.demo import samples
-from services.demo.journey import dispatch_on_site
+from services.demo.journey import dispatch_on_site, upload_photo
 from tests.support import postgres
 from tests.support.tcp_proxy import TcpProxy
 
@@ -39,7 +39,7 @@ N = 200
 
 #: The notices of one complaint: the customer told of the on-site visit (the dispatch), then the
 #: customer, the general manager and the management representative told of the decision.
-NOTICES = 4
+NOTICES = 5
 
 #: What each service's store holds per complaint when the journey is complete: these events
 #: exactly this often, and any other event (notify's waiting for a contact) at most once.
@@ -49,7 +49,10 @@ EXPECTED = {
     ROUTING: Counter({"Opened": 1, "Routed": 2, "Detailed": 1, "ComplaintClassified": 1, "ActionsAwaited": 2,
                       "CommandTaken": 1, "QualityCaseTriaged": 1, "ProgressMilestoneReached": 1}),
     QUALITY: Counter({"Opened": 1, "DeterminationRecorded": 1}),
-    BILLING: Counter({"Allocated": 1}),
+    # The ledger notes each fact (the two routings, the determination), prices the case once (the
+    # legacy allocation beside the ledger's entries) and states what the customer owes.
+    BILLING: Counter({"Opened": 1, "FactNoted": 3, "Allocated": 1, "EntriesBooked": 1, "Priced": 1,
+                      "ChargesStated": 1}),
     NOTIFY: Counter({"Recorded": NOTICES}),
 }
 
@@ -74,6 +77,8 @@ class Faults:
         self.hq_clerk = self.cluster.auth(**samples.HQ_CLERK)
         self.operator = self.cluster.auth(**samples.OPERATOR)
         self.submitted: list[str] = []
+        with httpx.Client(timeout=10) as client:  # the photo every determination names as evidence
+            self.photo = upload_photo(client, self.cluster.url(QUALITY), self.manager)
 
     def stop(self) -> None:
         self.cluster.stop()
@@ -120,7 +125,7 @@ class Faults:
                 return None
 
         def determine(complaint_id: str) -> str | None:
-            body = samples.obvious_defect_determination() | {
+            body = samples.obvious_defect_determination([self.photo]) | {
                 "command_id": str(uuid5(NAMESPACE_URL, f"determination:{complaint_id}"))}
             try:
                 r = self.post(f"{self.cluster.url(QUALITY)}/complaints/{complaint_id}/on-site-determination",
