@@ -140,6 +140,7 @@ class OnSiteDeterminationCorrected(Envelope):
     parts_used: PartsUsed = Field(default_factory=list)
     reason: NonEmptyStr
     corrected_by: ShortStr
+    customer_agrees: StrictBool = Field(description="Whether the customer agrees with the corrected determination")
     evidence: EvidenceHashes = Field(default_factory=list)
     product: ProductDetails | None = None
 
@@ -564,6 +565,9 @@ class CorrectOnSiteDeterminationStep(Frozen):
     quantity: Quantity = 1
     parts_used: PartsUsed = Field(default_factory=list)
     reason: NonEmptyStr
+    customer_agrees: StrictBool | None = Field(
+        default=None, description="Whether the customer agrees with the corrected determination (unset: as "
+                                  "recorded on site); misuse the customer agrees to is settled on site")
     evidence: EvidenceHashes = Field(default_factory=list)
 
     @model_validator(mode="after")

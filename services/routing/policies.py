@@ -13,8 +13,10 @@ from typing import Any
 from uuid import UUID
 
 from contracts.envelope import Actor, Envelope, ServiceName, branch_of
-from contracts.quality import Determination, MisuseResolution, OnSiteDeterminationRecorded, QualityDecisionApproved, \
-    QualityRemedyDelivered
+from contracts.quality import (
+    Determination, MisuseResolution, OnSiteDeterminationCorrected, OnSiteDeterminationRecorded, QualityDecisionApproved,
+    QualityRemedyDelivered,
+)
 from contracts.registration import (
     ComplaintRegistered, ComplaintWithdrawn, InquiryAnswered, RequestKind, SuggestionAnswered,
 )
@@ -56,17 +58,19 @@ def route(event: Envelope, uow: UnitOfWork, serious: SeriousRules | None = None,
     elif isinstance(event, QualityDecisionApproved):
         case.quality_decided(meta, event.decision, remedy_delivered=False,
                              source=f"{event.approver} ({event.approver_role.value})")
-    elif isinstance(event, OnSiteDeterminationRecorded) and _settled_on_site(event):
+    elif isinstance(event, (OnSiteDeterminationRecorded, OnSiteDeterminationCorrected)) and _settled_on_site(event):
         fixed = event.misuse_resolution is MisuseResolution.FIXED_ON_SITE
-        decision = (f"Fixed on site: {event.memo}" if fixed else
-                    f"Obvious misuse ({event.misuse_resolution.value.replace('_', ' ')}), agreed on site: "
-                    f"{event.memo}")
-        case.quality_decided(meta, decision[:2000], remedy_delivered=fixed, source=event.inspector)
+        corrected = isinstance(event, OnSiteDeterminationCorrected)
+        said = event.reason if corrected else event.memo
+        decision = (f"Fixed on site: {said}" if fixed else
+                    f"Obvious misuse ({event.misuse_resolution.value.replace('_', ' ')}), agreed on site: {said}")
+        case.quality_decided(meta, decision[:2000], remedy_delivered=fixed,
+                             source=event.corrected_by if corrected else event.inspector)
     elif isinstance(event, QualityRemedyDelivered):
         case.quality_remedy_delivered(meta, event.description)
 
 
-def _settled_on_site(event: OnSiteDeterminationRecorded) -> bool:
+def _settled_on_site(event: OnSiteDeterminationRecorded | OnSiteDeterminationCorrected) -> bool:
     """Obvious misuse, the customer agreeing: decided on site (§5.5). Fixed there, it is also remedied
     (§5.5.2⑴); a part swap or a complex repair is replied to, then quality records it done."""
     return event.determination is Determination.OBVIOUS_MISUSE and event.customer_agrees

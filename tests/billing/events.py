@@ -48,7 +48,8 @@ def corrected(complaint_id: UUID, previous: str, determination: str, misuse_reso
         **envelope(ServiceName.QUALITY, complaint_id=complaint_id, actor=MANAGER),
         previous_determination=previous, determination=determination, misuse_resolution=misuse_resolution,
         within_warranty=within_warranty, quantity=quantity, parts_used=parts_used or [],
-        reason="Second look at the seam.", corrected_by="rm-wang", product=product(model=model))
+        reason="Second look at the seam.", corrected_by="rm-wang", customer_agrees=True,
+        product=product(model=model))
 
 
 def adjudicated(complaint_id: UUID, determination: str = "obvious_misuse", misuse_resolution: str | None = None,

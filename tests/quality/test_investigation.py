@@ -161,6 +161,18 @@ def test_a_correction_to_a_defect_needs_a_photo_somewhere_in_the_investigation(c
     assert chain.investigation.determination == "cannot_be_determined"
 
 
+def test_the_customers_agreement_follows_the_correction_and_settles_a_misuse(chain: Chain) -> None:
+    """Unset, the agreement recorded on site stands; a correction into misuse the customer agrees to
+    settles the case on site (then final), one the customer does not agree to does not."""
+    chain.determine(determination="cannot_be_determined", customer_agrees=False)
+    chain.correct(determination="obvious_misuse", misuse_resolution="simple_part_swap", reason="Seal reversed")
+    assert chain.last().customer_agrees is False and not chain.investigation.settled_on_site
+    chain.correct(determination="obvious_misuse", misuse_resolution="simple_part_swap", customer_agrees=True,
+                  reason="The customer agreed once shown the seal")
+    assert chain.last().customer_agrees is True and chain.investigation.settled_on_site
+    refused(chain, lambda: chain.correct(determination="cannot_be_determined"), WrongState, "state")
+
+
 def test_only_the_inspector_corrects(chain: Chain) -> None:
     chain.determine()
     refused(chain, lambda: chain.correct(OTHER_MANAGER, determination="cannot_be_determined"), Forbidden, "actor")

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from contracts import routing as c
 from contracts.envelope import Actor, Envelope, Role, ServiceName, Signature, utc_now
-from contracts.quality import QualityDecisionApproved, QualityRemedyDelivered
+from contracts.quality import OnSiteDeterminationCorrected, QualityDecisionApproved, QualityRemedyDelivered
 from contracts.registration import (
     Channel, ComplaintRegistered, ComplaintWithdrawn, InquiryAnswered, SuggestionAnswered,
 )
@@ -549,6 +549,21 @@ def test_obvious_misuse_needing_parts_with_the_customer_agreeing_is_replied_to_t
     j.follow_up("satisfied")
     j.close()
     assert_closed(j, "resolved", True)
+
+
+@pytest.mark.parametrize("agrees", [True, False])
+def test_a_correction_into_misuse_the_customer_agrees_to_settles_the_case_on_site(agrees: bool) -> None:
+    """The inspector corrects an undetermined case into misuse before any form: agreed, it is decided on
+    site as if recorded so (quality then lets the remedy be recorded); not agreed, it stays with quality."""
+    j = Journey(subject="product_quality")
+    _to_quality(j)
+    j.on_site(determination="cannot_be_determined")
+    assert j.state is S.WITH_QUALITY
+    j.upstream(OnSiteDeterminationCorrected, ServiceName.QUALITY, previous_determination="cannot_be_determined",
+               determination="obvious_misuse", misuse_resolution="simple_part_swap", within_warranty=True,
+               parts_used=[{"part_no": "GX-200-SEAL", "quantity": 1}], reason="The seal was fitted backwards",
+               corrected_by="rm-wang", customer_agrees=agrees)
+    assert j.state is (S.AWAITING_CUSTOMER_REPLY if agrees else S.WITH_QUALITY)
 
 
 @pytest.mark.parametrize("findings", [

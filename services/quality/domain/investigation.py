@@ -243,8 +243,15 @@ class QualityInvestigation(ComplaintAggregate):
     @property
     def settled_on_site(self) -> bool:
         """Obvious misuse the customer agreed to on site: decided there (§5.5.2)."""
-        return (self.determination == Determination.OBVIOUS_MISUSE.value and self.findings is not None
-                and self.findings.customer_agrees)
+        return self.determination == Determination.OBVIOUS_MISUSE.value and self.customer_agrees
+
+    @property
+    def customer_agrees(self) -> bool:
+        """The customer's agreement with the determination as it stands (the latest correction's, else
+        the inspection record's)."""
+        if "agreement" in self.__dict__:
+            return bool(self.__dict__["agreement"])
+        return self.findings is not None and bool(self.findings.customer_agrees)
 
     @property
     def stage(self) -> str:
@@ -334,8 +341,10 @@ class QualityInvestigation(ComplaintAggregate):
                     "changes it)")
         parts = [p.model_dump(mode="json") for p in step.parts_used]
         resolution = step.misuse_resolution.value if step.misuse_resolution else None
-        if (step.determination.value, resolution, step.within_warranty, step.quantity, parts) == (
-                self.determination, self.misuse_resolution, self.within_warranty, self.quantity, self.parts_used):
+        agrees = self.customer_agrees if step.customer_agrees is None else step.customer_agrees
+        if (step.determination.value, resolution, step.within_warranty, step.quantity, parts, agrees) == (
+                self.determination, self.misuse_resolution, self.within_warranty, self.quantity, self.parts_used,
+                self.customer_agrees):
             raise DomainError("the correction changes nothing: the determination already reads so",
                               field="determination")
         if self.form is not None and step.determination is Determination.OBVIOUS_MISUSE:
@@ -346,12 +355,13 @@ class QualityInvestigation(ComplaintAggregate):
         self._fact(q.OnSiteDeterminationCorrected, meta, previous_determination=self.determination,
                    determination=step.determination, misuse_resolution=step.misuse_resolution,
                    within_warranty=step.within_warranty, quantity=step.quantity, parts_used=parts,
-                   reason=step.reason, corrected_by=meta.actor.user_id, evidence=list(step.evidence),
-                   product=self.product, kinds=kinds)
+                   reason=step.reason, corrected_by=meta.actor.user_id, customer_agrees=agrees,
+                   evidence=list(step.evidence), product=self.product, kinds=kinds)
 
     def _apply_OnSiteDeterminationCorrected(self, f: Any) -> None:
         self.determination, self.misuse_resolution = f.determination, f.misuse_resolution
         self.within_warranty, self.quantity, self.parts_used = f.within_warranty, f.quantity, list(f.parts_used)
+        self.agreement = f.customer_agrees
         self.evidence = {**self.evidence, **f.kinds}
         self.corrections.append({"at": _json(f.timestamp), "previous_determination": f.previous_determination,
                                  "determination": f.determination, "misuse_resolution": f.misuse_resolution,
