@@ -139,7 +139,7 @@ class DeadlinePolicy:
                     clock.set(meta, rule, self.table.version, self.planner, getattr(event, rule.at), agreed=agreed)
             for trigger in rule.met_by:
                 if trigger.matches(event) and (clock := self._clock(uow, meta, rule, event)) is not None:
-                    clock.meet(meta, event.occurred_at)
+                    clock.meet(meta, trigger.done_at(event))
             for trigger in rule.paused_by:
                 if trigger.matches(event) and (clock := self._clock(uow, meta, rule, event)) is not None:
                     clock.pause(meta, event.occurred_at, f"{event.event_type}", self.planner)

@@ -380,3 +380,17 @@ def test_a_corrective_action_is_due_from_its_second_approval_until_it_is_impleme
                                        due_at=due, on_time=True)
     feed(app, done)
     assert deadlines(app)["corrective_action"]["events"] == ["DeadlineSet", "DeadlineMet"]
+
+
+def test_the_on_site_deadlines_are_met_when_the_visit_took_place_not_when_it_was_typed_in() -> None:
+    """§5.3.3⑷: sampling within 3 working hours of the dispatch. A manager on site at 11:00 who records
+    the inspection back at the office at 16:00 met the deadline at 11:00."""
+    received = at(2026, 11, 25, 10, 0)  # sampling due 14:00
+    registered, routed = quality_complaint(received)
+    recorded = determination_recorded(complaint_id=registered.complaint_id, form_number=registered.form_number,
+                                      occurred_at=at(2026, 11, 25, 16, 0), visited_at=at(2026, 11, 25, 11, 0))
+    app = in_memory(RoutingApplication)
+    feed(app, registered, routed, recorded, only_deadlines=True)
+    met = [e for e in published(app) if e.event_type == "DeadlineMet"
+           and e.deadline.kind is DeadlineKind.ON_SITE_SAMPLING]
+    assert [m.completed_at for m in met] == [at(2026, 11, 25, 11, 0)]

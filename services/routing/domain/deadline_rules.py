@@ -32,6 +32,11 @@ class Trigger:
     event: str
     when: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     field: str | None = None  # for agreed_by: the field holding the agreed time
+    at: str | None = None     # for met_by: the field holding when the step was done (else occurred_at)
+
+    def done_at(self, event: Envelope) -> Any:
+        """When the event says its step was done: the `at` field if set, else when it was recorded."""
+        return (getattr(event, self.at, None) if self.at else None) or event.occurred_at
 
     def matches(self, event: Envelope) -> bool:
         if event.event_type != self.event:
@@ -129,7 +134,10 @@ def _trigger(data: Any, where: str, with_field: bool = False) -> Trigger:
             raise RulesError(f"{where}: {name} has no time field {field!r}")
     elif field is not None:
         raise RulesError(f"{where}: `field` only belongs to agreed_by")
-    return Trigger(name, tuple(when), field)
+    done_at = data.get("at")
+    if done_at is not None and (".met_by" not in where or done_at not in cls.model_fields):
+        raise RulesError(f"{where}: `at` names a time field of {name} and only belongs to met_by")
+    return Trigger(name, tuple(when), field, done_at)
 
 
 def _limit(data: Any, where: str, start: str | None) -> Limit:
