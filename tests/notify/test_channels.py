@@ -163,16 +163,81 @@ async def test_login_when_configured():
     def authenticator(server, session, envelope, mechanism, auth_data):
         if isinstance(auth_data, LoginPassword):
             seen.append((auth_data.login.decode(), auth_data.password.decode()))
-            return AuthResult(success=auth_data.password == b"pa55")
-        return AuthResult(success=False)
+            return AuthResult(success=auth_data.password == b"pa55", handled=False)
+        return AuthResult(success=False, handled=False)
 
     inbox, port = Inbox(), free_port()
     controller = start_smtp(inbox, port, authenticator=authenticator, auth_required=True, auth_require_tls=False)
     try:
         await send_email(NOTICE, settings(port, username="notify", password=SecretStr("pa55")))
+        with pytest.raises(PermanentDeliveryError) as failure:  # 535: a configuration error, not worth retrying
+            await send_email(NOTICE, settings(port, username="notify", password=SecretStr("wrong")))
     finally:
         controller.stop()
-    assert seen == [("notify", "pa55")]
+    assert failure.value.status == 535
+    assert seen[0] == ("notify", "pa55") and set(seen[1:]) == {("notify", "wrong")}  # may try PLAIN then LOGIN
+    assert len(inbox.messages) == 1
+
+
+def self_signed(directory) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 (its own CA) and its key, written to files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_path), str(key_path)
+
+
+async def test_starttls_and_login_when_configured(tmp_path):
+    import ssl
+
+    cert, key = self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    sessions: list[bool] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        sessions.append(session.ssl is not None)
+        return AuthResult(success=auth_data.login == b"notify" and auth_data.password == b"pa55", handled=False)
+
+    inbox, port = Inbox(), free_port()
+    controller = start_smtp(
+        inbox, port, tls_context=server_tls, require_starttls=True, authenticator=authenticator, auth_required=True
+    )
+    try:
+        with pytest.raises(PermanentDeliveryError):  # 530 the server insists on STARTTLS first
+            await send_email(NOTICE, settings(port, starttls=False))
+        await send_email(
+            NOTICE,
+            settings(port, starttls=True, cert_bundle=cert, username="notify", password=SecretStr("pa55")),
+        )
+    finally:
+        controller.stop()
+    assert sessions == [True]  # the login went over the encrypted channel
     assert len(inbox.messages) == 1
 
 

@@ -36,6 +36,7 @@ class SmtpSettings:
     password: SecretStr | None = None
     timeout: float = 30.0
     validate_certs: bool = True
+    cert_bundle: str | None = None  # CA file to trust for STARTTLS (a private relay's CA); None = system store
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ async def send_email(notice: EmailNotice, settings: SmtpSettings) -> EmailReceip
             start_tls=settings.starttls,
             use_tls=False,
             validate_certs=settings.validate_certs,
+            cert_bundle=settings.cert_bundle,
             username=settings.username or None,
             password=password if settings.username else None,
             timeout=settings.timeout,
