@@ -318,16 +318,20 @@ class QualityApplication(ServiceApplication):
 
     def corrective_actions(self, in_scope: Callable[[str], bool] = lambda branch: True) -> list[CorrectiveAction]:
         """Every corrective action the caller sees, from the log (raised events) on."""
-        index = self.__dict__.get("_corrective_index")
-        if index is None:
-            index = self.__dict__.setdefault("_corrective_index", CorrectiveActionIndex(self))
-        return [a for a in (self.corrective_action(i) for i in index.ids())
+        return [a for a in (self.corrective_action(i) for i in self._corrective_index().ids())
                 if in_scope(branch_of(a.meta.form_number))]
+
+    def _corrective_index(self) -> CorrectiveActionIndex:
+        index = self.__dict__.get("_corrective_action_index")
+        if index is None:
+            index = self.__dict__.setdefault("_corrective_action_index", CorrectiveActionIndex(self))
+        return index
 
     def aggregates_of(self, complaint_id: UUID) -> list[UUID]:
         """The aggregates whose events make up the complaint's history here: its investigation and
-        the corrective actions raised from it (stored under their own ids)."""
-        return [complaint_id, *(a.id for a in self.corrective_actions() if a.meta.complaint_id == complaint_id)]
+        the corrective actions raised from it (stored under their own ids; found in the index, not by
+        loading every action)."""
+        return [complaint_id, *self._corrective_index().ids(of=complaint_id)]
 
 
 # --- corrective actions (CAPA), continued ------------------------------------------------------
@@ -343,17 +347,19 @@ class CorrectiveActionIndex:
         self.app = app
         self.chunk = chunk
         self.position = 0
-        self._ids: dict[UUID, None] = {}
+        self._ids: dict[UUID, UUID] = {}  # action id -> the complaint it was raised about
         self._lock = threading.Lock()
 
-    def ids(self) -> list[UUID]:
+    def ids(self, of: UUID | None = None) -> list[UUID]:
+        """Every action's id, or (`of`) those raised about one complaint."""
         with self._lock:
             while True:
                 notifications = self.app.recorder.select_notifications(self.position + 1, self.chunk,
                                                                        topics=self.TOPICS)
                 for notification in notifications:
-                    self._ids[notification.originator_id] = None
+                    raised = self.app.mapper.to_domain_event(notification)
+                    self._ids[notification.originator_id] = raised.meta.complaint_id
                 if notifications:
                     self.position = notifications[-1].id
                 if len(notifications) < self.chunk:
-                    return list(self._ids)
+                    return [i for i, complaint in self._ids.items() if of is None or complaint == of]
