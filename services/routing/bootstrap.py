@@ -14,7 +14,7 @@ from services.common.settings import ServiceSettings
 from services.common.store import store_env
 from services.routing.application import RoutingApplication
 from services.common.authority import load_authority
-from services.routing.domain.calendar import load_calendar
+from services.common.calendar import load_calendar
 from services.routing.domain.deadline import Planner
 from services.routing.domain.deadline_rules import load_rules
 from services.routing.entrypoints.http import router

@@ -221,7 +221,7 @@ def own_new_events(uow: UnitOfWork, before: dict[UUID, int]) -> list[Envelope]:
 @functools.cache
 def default_policy() -> RoutingPolicy:
     """The policy on the rules table and calendar in the repository (loaded once, on first use)."""
-    from services.routing.domain.calendar import load_calendar
+    from services.common.calendar import load_calendar
     return RoutingPolicy(DeadlinePolicy(load_rules(), Planner(load_calendar())), load_serious())
 
 

@@ -14,7 +14,7 @@ class RoutingSettings(ServiceSettings.for_service(ServiceName.ROUTING)):  # type
     deadline_rules: Path | None = Field(
         default=None, description="The deadline rules table (YAML); unset: services/routing/deadlines.yaml")
     calendar_file: Path | None = Field(
-        default=None, description="The company calendar (YAML); unset: services/routing/calendar/company.yaml")
+        default=None, description="The company calendar (YAML); unset: services/common/calendar.yaml")
     timer_tick_seconds: float = Field(default=0.5, gt=0, description="How often the deadline timer looks for due deadlines")
     calendar_horizon_days: int = Field(
         default=90, ge=1, description="Health names every year within this many days that has no official schedule")

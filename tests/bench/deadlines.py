@@ -23,7 +23,7 @@ from services.common.domain import EventMeta
 from services.common.settings import ServiceSettings
 from services.common.store import store_env
 from services.routing.application import RoutingApplication
-from services.routing.domain.calendar import load_calendar
+from services.common.calendar import load_calendar
 from services.routing.domain.deadline import DeadlineClock, Planner
 from services.routing.domain.deadline_rules import load_rules
 from services.routing.timers import DeadlineIndex, DeadlineTimer

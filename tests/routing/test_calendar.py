@@ -1,4 +1,4 @@
-"""The business calendar (services/routing/domain/calendar.py): concrete dates around the 2026
+"""The business calendar (services/common/calendar.py): concrete dates around the 2026
 Spring Festival and National Day, lunch breaks, starts outside hours, a year without data,
 the company file, a profile in another zone, and properties of working-time arithmetic."""
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.routing.domain.calendar import (
+from services.common.calendar import (
     COMPANY_FILE,
     BusinessCalendar,
     CalendarError,

@@ -15,7 +15,7 @@ from contracts.quality import OnSiteVisitArranged
 from contracts.routing import DeadlineKind, DispatchOnSiteVisit, TimeBasis
 from services.common.consumer import UnitOfWork
 from services.routing.application import RoutingApplication
-from services.routing.domain.calendar import load_calendar
+from services.common.calendar import load_calendar
 from services.routing.domain.deadline import DeadlineClock, Planner, deadline_id
 from services.routing.domain.deadline_rules import RulesError, load_rules, parse_rules
 from services.routing.policies import DeadlinePolicy, RoutingPolicy
@@ -229,7 +229,7 @@ def test_a_repeated_start_or_meet_changes_nothing() -> None:
 def test_a_calendar_change_moves_open_deadlines_only_through_the_explicit_replan() -> None:
     import yaml
 
-    from services.routing.domain.calendar import COMPANY_FILE, CalendarSet, official_from_library
+    from services.common.calendar import COMPANY_FILE, CalendarSet, official_from_library
 
     app, registered = setup(at(2026, 11, 25, 10, 0))
     visit = deadline_id(registered.complaint_id, DeadlineKind.ON_SITE_VISIT)
@@ -258,7 +258,7 @@ def test_a_calendar_change_moves_open_deadlines_only_through_the_explicit_replan
 def test_loading_a_years_schedule_replans_its_provisional_deadlines() -> None:
     import yaml
 
-    from services.routing.domain.calendar import COMPANY_FILE, CalendarSet, official_from_library
+    from services.common.calendar import COMPANY_FILE, CalendarSet, official_from_library
 
     app, registered = setup(at(2031, 3, 3, 10, 0))
     visit = deadline_id(registered.complaint_id, DeadlineKind.ON_SITE_VISIT)

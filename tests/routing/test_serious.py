@@ -81,7 +81,7 @@ def test_the_next_authority_is_told_of_every_escalated_deadline() -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from services.routing.domain.calendar import load_calendar
+    from services.common.calendar import load_calendar
     from services.routing.domain.deadline import Planner
     from services.routing.domain.deadline_rules import load_rules
     from services.routing.policies import DeadlinePolicy

@@ -31,7 +31,7 @@ Where the data comes from
   silent guess. When the notice is out, the company file confirms the year (and lists its
   make-up days if the installed library does not have them yet), which changes the
   calendar's version; re-planning open deadlines is the deadline machinery's job.
-- **Company overrides**: ``services/routing/calendar/company.yaml`` (format documented at
+- **Company overrides**: ``services/common/calendar.yaml`` (format documented at
   the top of that file): company days off, extra working days, corrections of the official
   data, confirmed years, and the working hours of named profiles (time zone, periods per
   weekday), each profile assigned to branches. Branches in other zones or with other hours
@@ -96,7 +96,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 UTC = timezone.utc
 DEFAULT_ZONE = "Asia/Shanghai"
 DEFAULT_PROFILE = "default"
-COMPANY_FILE = Path(__file__).resolve().parents[1] / "calendar" / "company.yaml"
+COMPANY_FILE = Path(__file__).resolve().parent / "calendar.yaml"
 LIBRARY_YEARS = range(2000, 2051)
 # A walk that meets this many days in a row without working time gives up (a profile with
 # no hours, or a misconfiguration), instead of looping for ever.
@@ -724,7 +724,7 @@ def parse_company(data: Mapping[str, Any], official: OfficialCalendar | None = N
 
 
 def load_calendar(path: str | Path | None = None, official: OfficialCalendar | None = None) -> CalendarSet:
-    """Read the company file (default: services/routing/calendar/company.yaml) and the
+    """Read the company file (default: services/common/calendar.yaml) and the
     library's data once. The service's bootstrap calls this; everything else is pure."""
     import yaml
 
