@@ -265,3 +265,18 @@ def _on_site_determination_recorded_v1(data: dict[str, Any]) -> dict[str, Any]:
         data.setdefault(name, None)
     data.setdefault("quantity", 1)
     return data
+
+
+@upcaster("NotificationRecorded", 1)
+def _notification_recorded_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """v2 has the notice's targets instead of one channel, the rule that decided it, the recipient's
+    user id and language, mandatory and urgent, and when it goes out. A v1 notice went to its one
+    `recipient` through its one `channel`, at once, decided by no named rule, not mandatory."""
+    channel = data.pop("channel", None)
+    data.setdefault("targets", [{"channel": channel, "address": data.get("recipient")}] if channel else [])
+    for name in ("rule", "rules_version", "recipient_user_id", "send_at", "acknowledge_by"):
+        data.setdefault(name, None)
+    data.setdefault("language", "zh")
+    data.setdefault("mandatory", False)
+    data.setdefault("urgent", False)
+    return data

@@ -344,6 +344,7 @@ class ServiceHistory(BaseModel):
 # --- the app ------------------------------------------------------------------------------------
 
 def create_http_app(runtime: Any, routers: Sequence[APIRouter] = (), *,
+                    public_routers: Sequence[APIRouter] = (),
                     auth_settings: AuthSettings | None = None, http_settings: HttpSettings | None = None,
                     body_allowances: Sequence[BodyAllowance] = ()) -> FastAPI:
     service = runtime.app.SERVICE.value
@@ -451,4 +452,6 @@ def create_http_app(runtime: Any, routers: Sequence[APIRouter] = (), *,
 
     for router in routers:
         api.include_router(router, dependencies=[Depends(current_principal)], responses=AUTH_RESPONSES)
+    for router in public_routers:  # without a token: each handler checks what it is given (a signed link)
+        api.include_router(router, responses=error_responses(413, 503))
     return api

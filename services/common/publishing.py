@@ -9,7 +9,7 @@ from eventsourcing.persistence import Notification
 from pydantic import ValidationError
 
 from contracts.envelope import Envelope, ServiceName, stable_event_id
-from contracts.registry import serialize_event
+from contracts.registry import serialize_event, upcast
 from services.common.domain import InvalidCommand
 
 #: Room kept for the record's key and headers beside the serialized event.
@@ -21,6 +21,8 @@ class UnpublishableEvent(InvalidCommand):
 
 
 ENVELOPE_FIELDS = set(Envelope.model_fields)
+#: What eventsourcing keeps on every stored event beside its data.
+STORED_ATTRS = {"originator_id", "originator_version", "timestamp", "originator_topic", "meta"}
 
 
 def to_integration_event(service: ServiceName, domain_event: Any, notification_id: int) -> Envelope | None:
@@ -33,11 +35,20 @@ def to_integration_event(service: ServiceName, domain_event: Any, notification_i
     if cls is None:
         return None
     meta = domain_event.meta
-    payload = {
-        name: getattr(domain_event, name)
-        for name in cls.model_fields
-        if name not in ENVELOPE_FIELDS and hasattr(domain_event, name)
-    }
+    published_version = getattr(type(domain_event), "PUBLISHED_VERSION", None)
+    if published_version is not None:
+        # A stored event of an older shape (a legacy class kept so old stores still read): it is
+        # published as the current version of its contract, through the contract's upcasters.
+        old = {name: value for name, value in vars(domain_event).items()
+               if name not in ENVELOPE_FIELDS and name not in STORED_ATTRS}
+        data = upcast({**old, "event_type": cls.__name__, "schema_version": published_version})
+        payload = {name: data[name] for name in cls.model_fields if name not in ENVELOPE_FIELDS and name in data}
+    else:
+        payload = {
+            name: getattr(domain_event, name)
+            for name in cls.model_fields
+            if name not in ENVELOPE_FIELDS and hasattr(domain_event, name)
+        }
     return cls(
         event_id=stable_event_id(service, domain_event.originator_id, domain_event.originator_version),
         complaint_id=meta.complaint_id,

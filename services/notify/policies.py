@@ -1,8 +1,9 @@
-"""Notify's reactions to upstream events.
+"""Notify's reactions to upstream events: record the notifications each business fact calls for.
 
-Intake's `ComplaintRegistered` and billing's `CostAllocated` arrive on different topics in
-any order; the `ComplaintNotices` aggregate keeps both and records each notice once the
-facts it needs are there, so the notices do not depend on the order (architecture rule 8).
+The decision is `Decider.decide` (pure: the rules table, the directory, the texts, the calendar);
+a fact that comes before its complaint's registration waits in `ComplaintNotices` until the
+registration is noted (architecture rule 8). Each notification's id is derived from the fact and
+the recipient, so a redelivered fact records nothing new.
 """
 
 from __future__ import annotations
@@ -11,22 +12,38 @@ from contracts.envelope import Actor, Envelope, ServiceName
 from contracts.registration import ComplaintRegistered
 from services.common.consumer import UnitOfWork
 from services.common.domain import EventMeta
+from services.notify.domain.decide import Decider
 from services.notify.domain.notices import ComplaintNotices
-from services.notify.domain.rules import who_must_know
+from services.notify.domain.notification import Notification
 
 NOTIFY = Actor.system(ServiceName.NOTIFY)
 
 
-def notify_policy(event: Envelope, uow: UnitOfWork) -> None:
-    meta = EventMeta.from_upstream(event, NOTIFY)
-    if isinstance(event, ComplaintRegistered):
-        notices = uow.get(event.complaint_id) or uow.add(ComplaintNotices(meta=meta))
-        notices.note_contact(meta=meta, customer_name=event.customer.name, phone=event.customer.phone,
-                             branch=event.branch, subject=event.subject)
-        return
-    specs = who_must_know(event, None)
-    if not specs:
-        return
-    notices = uow.get(event.complaint_id) or uow.add(ComplaintNotices(meta=meta))
-    for spec in specs:
-        notices.record(meta, spec, event.event_type)
+class NotifyPolicy:
+    def __init__(self, decider: Decider) -> None:
+        self.decider = decider
+
+    def __call__(self, event: Envelope, uow: UnitOfWork) -> None:
+        registered = isinstance(event, ComplaintRegistered)
+        if not registered and not self.decider.handles(event.event_type):
+            return
+        meta = EventMeta.from_upstream(event, NOTIFY)
+        notices = uow.get(event.complaint_id)
+        if notices is None:
+            notices = uow.add(ComplaintNotices(meta=meta))
+        if registered:
+            if notices.registration is not None:
+                return  # redelivered
+            facts = [event, *notices.note_registration(meta, event)]
+        elif notices.registration is None:
+            notices.wait_for_registration(meta, event)
+            return
+        else:
+            facts = [event]
+        for fact in facts:
+            if not self.decider.handles(fact.event_type):
+                continue
+            fact_meta = EventMeta.from_upstream(fact, NOTIFY)
+            for draft in self.decider.decide(fact, notices.registration):
+                if uow.get(draft.notice_id) is None:
+                    uow.add(Notification(meta=fact_meta, **draft.fields()))

@@ -316,18 +316,28 @@ EVENT_PAYLOADS: dict[str, dict[str, Any]] = {
                   {"item": "repair_labour", "payer": "company", "amount": None}],
     },
     # notify
-    "NotificationRecorded": {"notice_id": str(OTHER_ID), "recipient_role": "general_manager",
-                             "recipient": "GM He", "channel": "email", "subject": "Quality decision",
+    "NotificationRecorded": {"notice_id": str(OTHER_ID), "rule": "quality_decision_to_management",
+                             "rules_version": "2026-11-25.1", "recipient_role": "general_manager",
+                             "recipient": "GM He", "recipient_user_id": "gm-he", "language": "zh",
+                             "targets": [{"channel": "email", "address": "gm@example.com"},
+                                         {"channel": "inbox", "address": "gm-he"}],
+                             "subject": "Quality decision",
                              "body": "The quality decision for SH01-20261125-0001 was approved",
-                             "about_event_type": "QualityDecisionApproved"},
+                             "about_event_type": "QualityDecisionApproved", "mandatory": True,
+                             "send_at": LATER, "acknowledge_by": LATER},
     "NotificationDelivered": {"notice_id": str(OTHER_ID), "recipient_role": "general_manager",
-                              "recipient": "GM He", "channel": "email", "attempt": 1,
-                              "provider_ref": "msg-889"},
+                              "recipient": "GM He", "channel": "email", "address": "gm@example.com",
+                              "attempt": 1, "provider_ref": "<msg-889@example.com>"},
     "NotificationDeliveryFailed": {"notice_id": str(OTHER_ID), "recipient_role": "general_manager",
-                                   "recipient": "GM He", "channel": "sms", "attempt": 2,
-                                   "error": "gateway timeout", "retry_at": LATER},
-    "ReceiptAcknowledged": {"notice_id": str(OTHER_ID), "acknowledged_by": "GM He",
-                            "recipient_role": "general_manager"},
+                                   "recipient": "GM He", "channel": "webhook",
+                                   "address": "https://ops.example.com/hook", "attempt": 2,
+                                   "error": "HTTP 503", "retry_at": LATER},
+    "ReceiptAcknowledged": {"notice_id": str(OTHER_ID), "acknowledged_by": "gm-he",
+                            "recipient_role": "general_manager", "via": "inbox"},
+    "NotificationAcknowledgementOverdue": {"notice_id": str(OTHER_ID), "recipient": "GM He",
+                                           "recipient_user_id": "gm-he", "acknowledge_by": LATER,
+                                           "escalated_to": ["mr-sun"],
+                                           "escalated_to_role": "management_representative"},
 }
 
 COMMAND_PAYLOADS: dict[str, dict[str, Any]] = {
@@ -423,8 +433,6 @@ COMMAND_PAYLOADS: dict[str, dict[str, Any]] = {
                             "reason": "Goodwill for the second visit", "proposed_by": "rm-wang"},
     "ApproveCompensation": {"compensation_id": str(OTHER_ID), "approver": "rm-wang",
                             "approver_role": "regional_manager"},
-    # notify
-    "AcknowledgeReceipt": {"notice_id": str(OTHER_ID)},
 }
 
 

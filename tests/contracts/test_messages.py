@@ -37,11 +37,11 @@ def test_registry_holds_the_whole_procedure() -> None:
         "CorrectiveActionImplemented", "CorrectiveActionVerified", "CorrectiveActionReopened",
         "CorrectiveActionSuperseded",
         "ExceptionReportIssued", "ExceptionReportAnswered", "CostRecorded", "SalespersonPenaltyCharged", "CostAllocationRevised",
-        "NotificationDelivered", "NotificationDeliveryFailed", "ReceiptAcknowledged",
+        "NotificationDelivered", "NotificationDeliveryFailed", "ReceiptAcknowledged", "NotificationAcknowledgementOverdue",
     }
     expected_commands = {
         "RegisterComplaint", "FileInternalMemo", "ApproveReply", "RaiseDispute", "CloseComplaint",
-        "RecordOnSiteDetermination", "ChargeSalespersonPenalty", "AcknowledgeReceipt",
+        "RecordOnSiteDetermination", "ChargeSalespersonPenalty",
     }
     assert expected_events <= set(EVENT_TYPES), expected_events - set(EVENT_TYPES)
     assert expected_commands <= set(COMMAND_TYPES), expected_commands - set(COMMAND_TYPES)

@@ -85,11 +85,10 @@ NOTICE = EmailNotice(
     to="gm@example.com",
     language="zh",
     context={
-        "recipient_name": "王经理",
         "form_number": "KS-2026-0042",
-        "headline": "质量投诉已作出处理决定",
-        "decision": "退换货并赔偿运费 <含税> & 加急",
-        "amount_owed": "¥0.00",
+        "subject": "【质量处理决定】KS-2026-0042",
+        "body": "王经理，您好：\n质量投诉已作出处理决定\n处理决定：退换货并赔偿运费 <含税> & 加急",
+        "link": "https://complaints.example/receipts/abc",
     },
 )
 
@@ -109,12 +108,14 @@ async def test_email_arrives_once_as_multipart_text_and_html_with_stable_message
     parts = body_parts(message)
     assert set(parts) == {"text/plain", "text/html"}
     assert "王经理，您好" in parts["text/plain"]
-    assert "KS-2026-0042" in parts["text/plain"]
+    assert "KS-2026-0042" in parts["text/html"]
     assert "退换货并赔偿运费 <含税> & 加急" in parts["text/plain"]  # text is not HTML-escaped
     assert "质量投诉已作出处理决定" in parts["text/html"]
+    assert "请确认收到此通知：https://complaints.example/receipts/abc" in parts["text/plain"]
+    assert '<a href="https://complaints.example/receipts/abc">' in parts["text/html"]
     assert "退换货并赔偿运费 &lt;含税&gt; &amp; 加急" in parts["text/html"]  # HTML is autoescaped
     assert "<含税>" not in parts["text/html"]
-    assert str(message["Subject"]) == "【客户投诉】KS-2026-0042 质量投诉已作出处理决定"
+    assert str(message["Subject"]) == "【质量处理决定】KS-2026-0042"
     assert message["Message-ID"] == receipt.message_id == message_id_for("ntf-0001", "notify@complaints.example")
 
     # a resend of the same notification (say after a crash) carries the same Message-ID
@@ -124,11 +125,13 @@ async def test_email_arrives_once_as_multipart_text_and_html_with_stable_message
 
 async def test_english_template_when_the_language_is_english(smtp):
     inbox, port = smtp
-    notice = EmailNotice("ntf-en", "customer@example.com", {**NOTICE.context, "recipient_name": "Ms Smith"}, "en")
+    notice = EmailNotice("ntf-en", "customer@example.com", {**NOTICE.context, "subject": "[Complaint] KS-2026-0042",
+                                                             "body": "Dear Ms Smith,\nyour complaint has a result."}, "en")
     await send_email(notice, settings(port))
     parts = body_parts(inbox.messages[0])
     assert "Dear Ms Smith," in parts["text/plain"]
-    assert "Form number: KS-2026-0042" in parts["text/plain"]
+    assert "Please acknowledge this notice: https://complaints.example/receipts/abc" in parts["text/plain"]
+    assert "Complaint KS-2026-0042" in parts["text/html"]
     assert str(inbox.messages[0]["Subject"]).startswith("[Complaint] KS-2026-0042")
 
 

@@ -7,8 +7,7 @@ import pytest
 
 from contracts.routing import SeriousComplaintEscalated
 from services.common.consumer import UnitOfWork
-from services.notify.application import NotifyApplication
-from services.notify.policies import notify_policy
+from tests.notify.helpers import Notify
 from services.routing.application import RoutingApplication
 from services.routing.domain.serious import load_serious, parse_serious
 from services.routing.policies import route
@@ -57,16 +56,19 @@ def test_a_general_complaint_is_not_escalated_and_a_repeat_escalates_once() -> N
 
 
 def test_notify_tells_every_head_and_the_general_manager_at_once_and_once() -> None:
+    registered = complaint_registered(subject="product_quality", severity="serious", serious_reasons=["media"])
     _, events = routed(subject="product_quality", severity="serious", serious_reasons=["media"])
-    [escalated] = [e for e in events if isinstance(e, SeriousComplaintEscalated)]
-    notify = in_memory(NotifyApplication)
-    react(notify, notify_policy, escalated)
-    react(notify, notify_policy, escalated)  # redelivered
-    notices = [e for e in published(notify) if e.event_type == "NotificationRecorded"]
-    recipients = sorted(n.recipient for n in notices)
-    assert recipients == sorted(["general manager", "management representative", "marketing director",
-                                 "head of Quality department", "head of Production", "head of Sales"])
-    assert all("SERIOUS" in n.subject and "media" in n.subject for n in notices)
+    [escalated] = [e.model_copy(update={"complaint_id": registered.complaint_id})
+                   for e in events if isinstance(e, SeriousComplaintEscalated)]
+    notify = Notify()
+    notify.feed(escalated)  # before the registration: it waits
+    notify.feed(registered)
+    notify.feed(escalated)  # redelivered
+    notices = [n for n in notify.recorded() if n.about_event_type == "SeriousComplaintEscalated"]
+    assert sorted(n.recipient_user_id for n in notices) == sorted([
+        "gm-chen", "mr-sun", "md-huang", "head-quality-ma", "head-production-song", "head-sales-guo"])
+    assert all(n.urgent and n.send_at == escalated.occurred_at for n in notices)
+    assert all("重大投诉" in n.subject and "媒体曝光" in n.body for n in notices)
 
 
 def test_the_serious_rules_file_must_name_the_general_manager() -> None:
@@ -101,9 +103,10 @@ def test_the_next_authority_is_told_of_every_escalated_deadline() -> None:
     assert [timer.fire(i, later) for i in timer.index.due_now(later)] == [True]
     [escalated] = [e for e in published(app) if e.event_type == "OverdueHandlingEscalated"]
 
-    notify = in_memory(NotifyApplication)
-    react(notify, notify_policy, escalated)
-    react(notify, notify_policy, escalated)
-    [notice] = [e for e in published(notify) if e.event_type == "NotificationRecorded"]
-    assert (notice.recipient_role.value, notice.recipient) == ("marketing_director", "marketing director")
-    assert "on site sampling" in notice.subject and "New due time" in notice.body
+    notify = Notify()
+    notify.feed(complaint_registered(complaint_id=escalated.complaint_id, form_number=escalated.form_number))
+    notify.feed(escalated)
+    notify.feed(escalated)
+    [notice] = [n for n in notify.recorded() if n.about_event_type == "OverdueHandlingEscalated"]
+    assert (notice.recipient_role.value, notice.recipient_user_id) == ("marketing_director", "md-huang")
+    assert "现场取样" in notice.subject and "新的期限" in notice.body

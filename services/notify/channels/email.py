@@ -84,9 +84,9 @@ def render(notice: EmailNotice) -> tuple[str, str, str]:
     context = dict(notice.context)
     text_template = _ENV.get_template(f"{notice.template}.{language}.txt")
     html_template = _ENV.get_template(f"{notice.template}.{language}.html")
-    subject = str(text_template.make_module(vars=context).subject()).strip()
+    subject = str(context.get("subject") or context.get("form_number") or "").strip()
     text = text_template.render(context)
-    html = html_template.render({**context, "subject": subject})
+    html = html_template.render(context)
     return " ".join(subject.split()), text, html
 
 

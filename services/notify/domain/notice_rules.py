@@ -164,10 +164,25 @@ class Recipient:
 
 
 @dataclass(frozen=True)
+class Receipts:
+    """When a mandatory notice must be acknowledged, and who is told when it is not."""
+
+    within_working_hours: int = 8
+    urgent_within_hours: int = 2
+    escalate_to: dict[str, Role] = field(default_factory=dict)  # role value or "default" -> Role
+
+    def next_authority(self, role: Role | None) -> Role | None:
+        if role is Role.GENERAL_MANAGER:
+            return None
+        return self.escalate_to.get(role.value if role is not None else "default", self.escalate_to.get("default"))
+
+
+@dataclass(frozen=True)
 class NoticeRules:
     version: str
     rules: tuple[NoticeRule, ...]
     directory: Directory
+    receipts: Receipts = Receipts()
 
     def events(self) -> set[str]:
         return {rule.event for rule in self.rules}
@@ -436,7 +451,37 @@ def parse_rules(data: Any, directory: Directory) -> NoticeRules:
     for name in names:
         if names.count(name) > 1:
             raise NoticeRulesError(f"rules ({name}): the name is used by more than one row")
-    return NoticeRules(str(data["version"]), tuple(rules), directory)
+    return NoticeRules(str(data["version"]), tuple(rules), directory, _receipts(data.get("receipts")))
+
+
+def _receipts(data: Any) -> Receipts:
+    if data is None:
+        return Receipts(escalate_to={"default": Role.GENERAL_MANAGER})
+    if not isinstance(data, dict) or set(data) - {"within_working_hours", "urgent_within_hours", "escalate_to"}:
+        raise NoticeRulesError("receipts: expected within_working_hours, urgent_within_hours and escalate_to")
+    hours = {}
+    for name, default in (("within_working_hours", 8), ("urgent_within_hours", 2)):
+        value = data.get(name, default)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 240:
+            raise NoticeRulesError(f"receipts.{name}: a whole number of hours from 1 to 240")
+        hours[name] = value
+    escalate: dict[str, Role] = {}
+    for key, value in (data.get("escalate_to") or {}).items():
+        if key != "default":
+            try:
+                Role(key)
+            except ValueError:
+                raise NoticeRulesError(f"receipts.escalate_to.{key}: not a contracts Role (or `default`)") from None
+        try:
+            role = Role(value)
+        except ValueError:
+            raise NoticeRulesError(f"receipts.escalate_to.{key}: {value!r} is not a contracts Role") from None
+        if role in (Role.CUSTOMER, Role.SYSTEM):
+            raise NoticeRulesError(f"receipts.escalate_to.{key}: {role.value} is not a person to escalate to")
+        escalate[str(key)] = role
+    if "default" not in escalate:
+        raise NoticeRulesError("receipts.escalate_to.default: required (who is told when no row names the role)")
+    return Receipts(hours["within_working_hours"], hours["urgent_within_hours"], escalate)
 
 
 def parse_directory(data: Any, regions: dict[str, str]) -> Directory:

@@ -1,41 +1,80 @@
-"""The notices of one complaint: who was to be told what, recorded before any delivery.
+"""What notify knows of one complaint: its registration, and the facts waiting for it.
 
-The facts a notice needs come from two upstream topics (intake's contact, billing's
-decision) in no guaranteed order (architecture rule 8). The aggregate keeps what has
-arrived: a notice addressed through the customer's contact waits until the contact is
-noted, then is recorded with the meta of the decision that caused it. So the recorded
-notices are the same whichever topic delivered first, and each is recorded once per
-cause and recipient.
+A notice needs the complaint's registration (the customer to name and phone, and who the
+complaint is about: never told who complained, §5.3.2⑴). The registration comes on intake's
+topic, the other facts on routing's, quality's and billing's, in no guaranteed order
+(architecture rule 8). So a fact seen before the registration waits here, whole; when the
+registration is noted, the waiting facts are decided, each with its own time. The notices are
+the same whichever topic delivered first.
+
+The classes at the end are the events an earlier notify stored (its log sink's notices); they are
+kept so that old stores still read, and an old notice is still published, as the current version
+of its contract.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from uuid import UUID, uuid5
+from typing import Any, ClassVar
 
 from eventsourcing.domain import event
 
-from contracts.envelope import Role
-from contracts.notify import NotificationChannel, NotificationRecorded
+from contracts.envelope import Envelope
+from contracts.notify import NotificationRecorded
+from contracts.registration import ComplaintRegistered
+from contracts.registry import parse_event
 from services.common.domain import ComplaintAggregate, EventMeta
-from services.notify.domain.rules import Contact, NoticeSpec, addressed
-
-
-@dataclass(frozen=True)
-class AwaitingNotice:
-    meta: EventMeta
-    spec: NoticeSpec
-    about_event_type: str
+from services.notify.domain.decide import Registration
 
 
 class ComplaintNotices(ComplaintAggregate):
     @event("Opened")
     def __init__(self, meta: EventMeta):
         self.meta = meta
-        self.contact: Contact | None = None
-        self.notices: dict[UUID, str] = {}
-        #: Notices decided but not yet recordable: they wait for the customer's contact.
-        self.awaiting: dict[UUID, AwaitingNotice] = {}
+        self.registration: Registration | None = None
+        self.waiting: list[dict[str, Any]] = []
+
+    class RegistrationNoted(ComplaintAggregate.Event):
+        meta: EventMeta
+        customer_name: str
+        phone: str
+        branch: str
+        subject: str
+        kind: str
+        severity: str
+        complained_about: str | None
+
+        def apply(self, notices: ComplaintNotices) -> None:
+            notices.registration = Registration(self.customer_name, self.phone, self.branch, self.subject,
+                                                self.kind, self.severity, self.complained_about)
+            notices.waiting = []
+
+    def note_registration(self, meta: EventMeta, registered: ComplaintRegistered) -> list[Envelope]:
+        """Note the registration once; returns the facts that waited for it, in the order they came."""
+        if self.registration is not None:
+            return []
+        waiting = [parse_event(raw) for raw in self.waiting]
+        r = Registration.of(registered)
+        self.trigger_event(self.RegistrationNoted, meta=meta, customer_name=r.customer_name, phone=r.phone,
+                           branch=r.branch, subject=r.subject, kind=r.kind, severity=r.severity,
+                           complained_about=r.complained_about)
+        return waiting
+
+    class FactAwaitingRegistration(ComplaintAggregate.Event):
+        """A fact to notify of arrived before the complaint's registration: kept whole until then."""
+
+        meta: EventMeta
+        fact: dict[str, Any]
+
+        def apply(self, notices: ComplaintNotices) -> None:
+            notices.waiting = [*notices.waiting, self.fact]
+
+    def wait_for_registration(self, meta: EventMeta, fact: Envelope) -> None:
+        raw = fact.model_dump(mode="json")
+        if any(w.get("event_id") == raw["event_id"] for w in self.waiting):
+            return  # redelivered before the registration came
+        self.trigger_event(self.FactAwaitingRegistration, meta=meta, fact=raw)
+
+    # --- the events of the earlier notify (kept so that its stores still read) ----------------
 
     class ContactNoted(ComplaintAggregate.Event):
         meta: EventMeta
@@ -45,26 +84,14 @@ class ComplaintNotices(ComplaintAggregate):
         subject: str
 
         def apply(self, notices: ComplaintNotices) -> None:
-            notices.contact = Contact(self.customer_name, self.phone, self.branch, self.subject)
+            notices.registration = notices.registration or Registration(
+                self.customer_name, self.phone, self.branch, self.subject, "complaint", "general")
 
-    @event(ContactNoted)
-    def _contact_noted(self, meta: EventMeta, customer_name: str, phone: str, branch: str, subject: str) -> None:
-        pass
-
-    def note_contact(self, meta: EventMeta, customer_name: str, phone: str, branch: str, subject: str) -> None:
-        """Note the customer's contact once, and record the notices that were waiting for it."""
-        if self.contact is not None:
-            return
-        self._contact_noted(meta=meta, customer_name=customer_name, phone=phone, branch=branch, subject=subject)
-        assert self.contact is not None
-        for notice_id, waiting in list(self.awaiting.items()):
-            self._record(waiting.meta, notice_id, addressed(waiting.spec, self.contact), waiting.about_event_type)
-
-    class NoticeEvent(ComplaintAggregate.Event):
-        """A notice's fields, carried by the events below (never stored itself)."""
+    class AwaitingContact(ComplaintAggregate.Event):
+        """A notice the earlier notify decided and kept for the contact; the new rules decide again."""
 
         meta: EventMeta
-        notice_id: UUID
+        notice_id: Any
         recipient_role: str
         recipient: str
         channel: str
@@ -72,49 +99,22 @@ class ComplaintNotices(ComplaintAggregate):
         body: str
         about_event_type: str
 
-    class AwaitingContact(NoticeEvent):
-        """A notice is decided but needs the customer's contact, which has not arrived yet."""
-
         def apply(self, notices: ComplaintNotices) -> None:
-            spec = NoticeSpec(Role(self.recipient_role), self.recipient, NotificationChannel(self.channel),
-                              self.subject, self.body, needs_contact=True)
-            notices.awaiting[self.notice_id] = AwaitingNotice(self.meta, spec, self.about_event_type)
+            pass
 
-    @event(AwaitingContact)
-    def _awaiting_contact(self, meta: EventMeta, notice_id: UUID, recipient_role: str, recipient: str,
-                          channel: str, subject: str, body: str, about_event_type: str) -> None:
-        pass
+    class Recorded(ComplaintAggregate.Event):
+        """A notice of the earlier notify (one recipient, one channel): NotificationRecorded v1."""
 
-    class Recorded(NoticeEvent):
         PUBLISHED_AS = NotificationRecorded
+        PUBLISHED_VERSION: ClassVar[int] = 1
+        meta: EventMeta
+        notice_id: Any
+        recipient_role: str
+        recipient: str
+        channel: str
+        subject: str
+        body: str
+        about_event_type: str
 
         def apply(self, notices: ComplaintNotices) -> None:
-            notices.notices[self.notice_id] = self.recipient_role
-            notices.awaiting.pop(self.notice_id, None)
-
-    @event(Recorded)
-    def _recorded(self, meta: EventMeta, notice_id: UUID, recipient_role: str, recipient: str, channel: str,
-                  subject: str, body: str, about_event_type: str) -> None:
-        pass
-
-    def _record(self, meta: EventMeta, notice_id: UUID, spec: NoticeSpec, about_event_type: str) -> None:
-        self._recorded(meta=meta, notice_id=notice_id, recipient_role=spec.recipient_role.value,
-                       recipient=spec.recipient, channel=spec.channel.value, subject=spec.subject,
-                       body=spec.body, about_event_type=about_event_type)
-
-    def record(self, meta: EventMeta, spec: NoticeSpec, about_event_type: str) -> None:
-        """Record a notice once per cause and recipient, however often the cause is seen; one
-        that needs the customer's contact waits for it."""
-        assert meta.causation_id is not None
-        notice_id = uuid5(meta.causation_id, spec.recipient_role.value if spec.key is None
-                          else f"{spec.recipient_role.value}:{spec.key}")
-        if notice_id in self.notices or notice_id in self.awaiting:
-            return
-        if spec.needs_contact:
-            if self.contact is None:
-                self._awaiting_contact(meta=meta, notice_id=notice_id, recipient_role=spec.recipient_role.value,
-                                       recipient=spec.recipient, channel=spec.channel.value, subject=spec.subject,
-                                       body=spec.body, about_event_type=about_event_type)
-                return
-            spec = addressed(spec, self.contact)
-        self._record(meta, notice_id, spec, about_event_type)
+            pass
