@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +15,10 @@ from services.common.devbroker import DevBroker
 from services.common.settings import ServiceSettings
 from services.common.tokens import mint_token
 from tests.support import postgres
+
+#: The services the tests start hold no notice for office hours, whatever the hour (see the file).
+ROUND_THE_CLOCK = Path(__file__).parent / "support" / "round_the_clock.yaml"
+os.environ.setdefault("NOTIFY_CALENDAR_FILE", str(ROUND_THE_CLOCK))
 
 
 @pytest.fixture(scope="session")

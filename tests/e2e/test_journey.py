@@ -65,14 +65,50 @@ def test_a_quality_complaint_travels_through_all_five_services(journey: dict) ->
     assert all(e["meta"]["form_number"] == journey["receipt"]["form_number"] for ev in h.values() for e in ev)
 
 
-def test_notifications_are_delivered_to_the_log_sink(cluster: LocalCluster, journey: dict) -> None:
-    deliveries = Path(cluster.workdir) / "notify-deliveries.jsonl"
+def test_the_notices_are_delivered_to_each_target_and_the_inbox(cluster: LocalCluster, journey: dict) -> None:
+    """Without an SMTP relay (the embedded default) e-mails are written as .eml files; the inbox
+    and the clerk's phone tasks are notify's own."""
     from services.demo.journey import wait_for
-    lines = wait_for(lambda: (found := [json.loads(x) for x in deliveries.read_text().splitlines()
-                                        if journey["complaint_id"] in x] if deliveries.exists() else [])
-                     and len(found) >= len(NOTICES) and found, 15, "deliveries")
-    assert sorted(d["recipient_role"] for d in lines) == NOTICES
-    assert {d["event_type"] for d in lines} == {"NotificationRecorded"}
+    complaint_id = journey["complaint_id"]
+    operator = cluster.auth(**samples.OPERATOR)
+
+    def all_delivered() -> list | None:
+        found = httpx.get(f"{cluster.url(NOTIFY)}/complaints/{complaint_id}/notifications", headers=operator,
+                          timeout=10).json()["notifications"]
+        targets = [t for n in found for t in n["targets"]]
+        return found if len(found) == len(NOTICES) and all(t["status"] == "delivered" for t in targets) else None
+    notices = wait_for(all_delivered, 30, "every target delivered")
+    gm = next(n for n in notices if n["recipient_user_id"] == "gm-chen")
+    assert {t["channel"] for t in gm["targets"]} == {"email", "inbox"}
+    mails = list((Path(cluster.workdir) / "mail").glob(f"{gm['notice_id']}-*.eml"))
+    assert len(mails) == 1
+    import email
+    import email.policy
+    message = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
+    assert journey["receipt"]["form_number"] in str(message["Subject"])
+    assert message["Message-ID"] and message.get_content_type() == "multipart/alternative"
+
+    # the general manager's inbox shows it unread, then read; acknowledging it once
+    gm_auth = cluster.auth("gm-chen", "general_manager")
+    inbox = httpx.get(f"{cluster.url(NOTIFY)}/inbox", headers=gm_auth, timeout=10).json()
+    mine = [i for i in inbox["items"] if i["complaint_id"] == complaint_id]
+    assert [i["notice_id"] for i in mine] == [gm["notice_id"]] and not mine[0]["read"]
+    read = httpx.post(f"{cluster.url(NOTIFY)}/inbox/{gm['notice_id']}/read", headers=gm_auth, timeout=10)
+    assert read.status_code == 200 and read.json()["changed"] is True
+    after = httpx.get(f"{cluster.url(NOTIFY)}/inbox", headers=gm_auth, timeout=10).json()
+    assert after["unread"] == inbox["unread"] - 1
+    ack = httpx.post(f"{cluster.url(NOTIFY)}/inbox/{gm['notice_id']}/acknowledgement", headers=gm_auth, timeout=10)
+    assert ack.status_code == 200 and ack.json()["changed"] is True
+    again = httpx.post(f"{cluster.url(NOTIFY)}/inbox/{gm['notice_id']}/acknowledgement", headers=gm_auth, timeout=10)
+    assert again.json()["changed"] is False
+    # someone else cannot read or acknowledge it
+    other = httpx.post(f"{cluster.url(NOTIFY)}/inbox/{gm['notice_id']}/read",
+                       headers=cluster.auth("mr-sun", "management_representative"), timeout=10)
+    assert other.status_code == 404
+    # the customer's phone tasks are in the SH01 clerk's inbox
+    clerk = httpx.get(f"{cluster.url(NOTIFY)}/inbox", headers=cluster.auth(**samples.CLERK), timeout=10).json()
+    tasks = [i for i in clerk["items"] if i["complaint_id"] == complaint_id]
+    assert len(tasks) == 3 and {i["kind"] for i in tasks} == {"phone_task"}
 
 
 @pytest.mark.parametrize("service", [BILLING, ROUTING])

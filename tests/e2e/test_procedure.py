@@ -230,7 +230,7 @@ def staff(w: Walk, beyond_supervisor: bool) -> None:
         w.step("approval", DIRECTOR, "awaiting_customer_reply",
                approved_reply="We apologise and compensate the lost orders.", remedy="Compensation for lost orders",
                compensation=compensation)
-        wait_for(lambda: any(e["event_type"] == "Recorded" and e["data"]["recipient"] == "sales-director-ma"
+        wait_for(lambda: any(e["event_type"] == "Recorded" and e["data"]["recipient_user_id"] == "sales-director-ma"
                              for e in history(w.client, w.cluster.url(NOTIFY), w.id)), 30, "the direct superior told")
     w.reply_and_close(remedy="Compensation of 6000 CNY paid" if beyond_supervisor else None, outcome="resolved")
 

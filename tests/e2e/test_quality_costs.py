@@ -192,7 +192,7 @@ def defect(w: QualityWalk) -> None:
     assert_ledger_sums(ledger)
     w.told_of("QualityDecisionApproved", DECISION_TOLD)
     [statement] = [n for n in w.told_of("CustomerChargesStated", {"customer"})][-1:]
-    assert "owe nothing" in statement["body"], statement
+    assert "无需承担任何费用" in statement["body"], statement
 
 
 def misuse_fixed_on_site(w: QualityWalk) -> None:
@@ -205,7 +205,7 @@ def misuse_fixed_on_site(w: QualityWalk) -> None:
     assert by_payer(ledger) == {} and cny(ledger["total"]) == 0, ledger  # the on-site service is waived
     assert [e["item"] for e in ledger["entries"]] == ["on_site_service"]
     assert_ledger_sums(ledger)
-    assert "owe nothing" in w.told_of("CustomerChargesStated", {"customer"})[-1]["body"]
+    assert "无需承担任何费用" in w.told_of("CustomerChargesStated", {"customer"})[-1]["body"]
 
 
 def misuse_needing_parts(w: QualityWalk) -> None:
@@ -219,7 +219,7 @@ def misuse_needing_parts(w: QualityWalk) -> None:
     assert cny(ledger["transport"]["total"]) == Decimal("300.00")
     assert_ledger_sums(ledger)
     statements = w.told_of("CustomerChargesStated", {"customer"})
-    assert any("612.00 CNY" in n["body"] for n in statements), statements
+    assert any("612.00 元" in n["body"] for n in statements), statements
 
 
 def undetermined_found_defect(w: QualityWalk) -> None:
@@ -251,7 +251,7 @@ def undetermined_found_misuse(w: QualityWalk) -> None:
     assert ledger["rule_id"] == "undetermined_found_misuse_within_warranty"
     assert_ledger_sums(ledger)
     w.told_of("QualityDecisionApproved", DECISION_TOLD)
-    assert any("258.40 CNY" in n["body"] for n in w.told_of("CustomerChargesStated", {"customer"}))
+    assert any("258.40 元" in n["body"] for n in w.told_of("CustomerChargesStated", {"customer"}))
 
 
 def negligent_salesperson(w: QualityWalk) -> None:

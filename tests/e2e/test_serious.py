@@ -26,7 +26,7 @@ def test_a_large_claim_makes_a_complaint_serious_and_senior_management_is_told_a
     [escalated] = routing
     assert escalated["data"]["reasons"] == ["large_claim"]
     notices = wait_for_events(client, cluster.url(ServiceName.NOTIFY), complaint_id, "Recorded", count=6)
-    recipients = sorted(e["data"]["recipient"] for e in notices)
-    assert "general manager" in recipients and "head of Quality department" in recipients
+    recipients = {e["data"]["recipient_user_id"] for e in notices if e["data"]["rule"] == "serious_complaint_called_in"}
+    assert {"gm-chen", "head-quality-ma"} <= recipients
     registered = client.get(f"{cluster.url(ServiceName.INTAKE)}/complaints/{complaint_id}/history").json()
     assert registered["events"][0]["data"]["severity"] == "serious"

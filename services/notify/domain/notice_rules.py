@@ -219,8 +219,12 @@ class NoticeRules:
             person = self.directory.person(user_id) if user_id else None
             if person is not None:
                 return [self._person(rule, event, person, _role_of(person, selector, event))]
+            if user_id and _USER_ID.fullmatch(str(user_id)):
+                # a person the directory does not know (yet): told in the inbox under that user id
+                # (a field holding a department's name, not a user id, falls back to the role)
+                return [self._unknown(rule, user_id, selector.role)]
             if selector.role is None and selector.role_field is None:
-                return [self._unknown(rule, user_id)] if user_id else []
+                return []
         roles: list[Role | None] = [selector.role]
         if selector.role_field is not None:
             roles = _roles(_value(event, selector.role_field))
@@ -254,11 +258,11 @@ class NoticeRules:
                          urgent=rule.urgent, role=role, user_id=person.user_id, name=person.name, title=title,
                          email=person.email, phone=person.phone, language=person.language, webhooks=hooks)
 
-    def _unknown(self, rule: NoticeRule, user_id: str) -> Recipient:
+    def _unknown(self, rule: NoticeRule, user_id: str, role: Role | None = None) -> Recipient:
         """A user the event names that the directory does not know: the in-app inbox only."""
         channels = tuple(c for c in rule.channels if c is NoticeChannel.INBOX)
         return Recipient(rule=rule.name, template=rule.template, channels=channels, mandatory=rule.mandatory,
-                         urgent=rule.urgent, role=None, user_id=user_id, language=self.directory.default_language)
+                         urgent=rule.urgent, role=role, user_id=user_id, language=self.directory.default_language)
 
     def _customer(self, rule: NoticeRule, event: Envelope, branch: str, region: str | None) -> Recipient:
         customer = getattr(event, "customer", None)
