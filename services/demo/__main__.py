@@ -73,10 +73,16 @@ def main() -> int:
             for service, event in journey(client, urls, receipt["complaint_id"]):
                 print(f"  {event['occurred_at'][11:23]}  {service:<8} {event['aggregate']}.{event['event_type']:<24}"
                       f" {describe(event)}")
-        deliveries = workdir / "notify-deliveries.jsonl"
-        print(f"\nNotifications delivered to the log sink ({deliveries}):")
-        for line in deliveries.read_text().splitlines():
-            print("  " + line[:160])
+        print(f"\nWho was told what (e-mails without an SMTP relay are written to {workdir / 'mail'}):")
+        for label, receipt in submitted.items():
+            told = client.get(f"{urls[ServiceName.NOTIFY]}/complaints/{receipt['complaint_id']}/notifications")
+            if told.status_code != 200:
+                continue
+            for n in told.json()["notifications"]:
+                targets = ", ".join(f"{t['channel']} {t['address']} ({t['status']})" for t in n["targets"])
+                print(f"  {receipt['form_number']}  {n['recipient'][:14]:<14} {n['subject'][:40]:<40} "
+                      f"send at {n['send_at'][:16]} -> {targets}")
+        print("  (queued: an internal notice waits for the start of the next working period)")
         client.close()
         print("\nStopping ...")
     print("Done.")

@@ -147,7 +147,12 @@ def describe(event: dict[str, Any]) -> str:
     if event["event_type"] == "Allocated":
         return "; ".join(f"{line['item']}: {line['payer']}" for line in data["lines"])
     if event["event_type"] == "Recorded":
-        return f"to {data['recipient_role']} ({data['channel']}): {data['subject']}"
+        channels = ", ".join(sorted({t["channel"] for t in data.get("targets") or []}))
+        return f"to {data['recipient']} ({channels}): {data['subject']}"
+    if event["event_type"] == "Delivered":
+        return f"{data['channel']} {data['address']}"
+    if event["event_type"] == "RegistrationNoted":
+        return f"{data['customer_name']}"
     if event["event_type"] == "ContactNoted":
         return f"{data['customer_name']}"
     if event["event_type"] == "ComplaintClassified":

@@ -36,6 +36,7 @@ import jwt
 from contracts.notify import NotificationChannel
 from services.common.domain import NotFound
 from services.common.logs import log_context
+from services.common.publishing import UnpublishableEvent
 from services.notify.channels import DeliveryError
 from services.notify.channels.email import EmailNotice, SmtpSettings, build_message, send_email
 from services.notify.channels.webhook import RetryPolicy, WebhookSettings, deliver_webhook
@@ -236,6 +237,14 @@ class Dispatcher:
                 self.notices.pop(nid, None)
                 self.pending.discard(nid)
 
+    def _save_each(self, aggregates: list[Notification]) -> None:
+        for n in aggregates:
+            try:
+                self.app.save(n)
+            except Exception as error:  # noqa: BLE001
+                log.error("notification %s not saved: %s", n.id, error)
+                self._reload([n.id])
+
     # -- rounds --
 
     async def run(self) -> None:
@@ -293,6 +302,12 @@ class Dispatcher:
             return 0
         try:
             await asyncio.to_thread(self.app.save, *changed.values(), *new)
+        except UnpublishableEvent as error:
+            # a bug, not the store: save the others one by one so that one notification cannot hold
+            # up every other; its attempt is retried when its lease runs out
+            log.error("delivery round not saved as a whole (%s); saving notifications one by one", error)
+            await asyncio.to_thread(self._save_each, [*changed.values(), *new])
+            starts = [s for s in starts if s[0].id in self.notices and not self.notices[s[0].id].pending_events]
         except Exception as error:  # noqa: BLE001 - a conflict (another writer) or the store away
             log.warning("delivery round not saved (%s: %s); reloading %d notifications",
                         type(error).__name__, error, len(changed))
@@ -300,7 +315,8 @@ class Dispatcher:
             await asyncio.to_thread(self._reload, list(changed))
             return 0
         for n in [*changed.values(), *new]:
-            self._index(n)
+            if not n.pending_events:  # saved (one left unsaved above was reloaded instead)
+                self._index(n)
         for n, key in given_up:
             t = n.targets[key]
             self.counts["given_up"] += 1

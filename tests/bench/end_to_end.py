@@ -5,9 +5,10 @@ submits N product-quality complaints over HTTP, answers each ComplaintRouted to 
 on the routing topic with the on-site dispatch over HTTP (as the HQ clerk would, but at once;
 the shared helper of the demo and the tests), each QualityInvestigationOpened on the quality
 topic with the on-site determination over HTTP (as a regional manager would), and times each
-complaint from submission until notify has recorded all its notifications (seen on the notify
-topic): the customer told of the visit, then the customer, the general manager and the
-management representative told of the decision. Prints figures; asserts nothing.
+complaint from submission until notify has delivered all its notifications (seen on the notify
+topic): the customer's acknowledgement, progress and result (phone tasks to the clerk), and the
+general manager and the management representative told of the quality complaint (e-mail and inbox).
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import functools
 import json
+import os
 import shutil
 import statistics
 import tempfile
@@ -43,6 +45,11 @@ INTAKE, ROUTING, QUALITY, NOTIFY = ServiceName.INTAKE, ServiceName.ROUTING, Serv
 #: then the decision to the customer, the general manager and the management representative, and the
 #: customer's statement of what they owe.
 NOTICES = 5
+#: ... delivered: the customer's three phone tasks to the clerk, and the general manager's and the
+#: management representative's e-mail (written to the pickup directory: no SMTP relay) and inbox.
+DELIVERIES = 7
+#: A round-the-clock calendar: no notice waits for office hours, whenever the bench runs.
+os.environ.setdefault("NOTIFY_CALENDAR_FILE", str(Path(__file__).resolve().parents[1] / "support" / "round_the_clock.yaml"))
 
 
 async def raw_produce_rate(bootstrap: str, messages: int = 100_000, size: int = 500) -> tuple[float, float]:
@@ -214,9 +221,9 @@ async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: flo
                                 start(kind, cid, event["form_number"])
                             else:  # another run's complaint, or our receipt is still on its way
                                 early.setdefault(cid, []).append((kind, event["form_number"]))
-                        elif kind == "NotificationRecorded":
+                        elif kind == "NotificationDelivered":
                             notices[cid] = notices.get(cid, 0) + 1
-                            if notices[cid] == NOTICES:
+                            if notices[cid] == DELIVERIES:
                                 completed.setdefault(cid, now)
                 check_done()
 
@@ -318,7 +325,7 @@ def main() -> None:
     print(f"saturated: all {args.complaints} submitted at once, {args.concurrency} in flight")
     print(f"completed end to end          {path['completed']} / {args.complaints}")
     print(f"registrations accepted        {path['submit_rate']:8.1f} complaints/s (POST /complaints)")
-    print(f"end-to-end throughput         {path['throughput']:8.1f} complaints/s (submission to its last notification)")
+    print(f"end-to-end throughput         {path['throughput']:8.1f} complaints/s (submission to its last notification delivered)")
     print(f"latency submission -> notify  p50 {path['p50'] * 1000:7.0f} ms   p99 {path['p99'] * 1000:7.0f} ms   "
           f"max {path['max'] * 1000:7.0f} ms")
     report_failures(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -23,10 +24,14 @@ from tests.common.builders import in_memory, published
 from tests.contracts.conftest import event_data
 
 
-def decider() -> Decider:
+ROUND_THE_CLOCK = Path(__file__).resolve().parents[1] / "support" / "round_the_clock.yaml"
+
+
+def decider(calendar: Path | None = None) -> Decider:
+    """The shipped rules and texts, on the company calendar (or another calendar file)."""
     rules = notice_rules()
     return Decider(rules, load_texts({r.template for r in rules.rules} | {ESCALATION_TEMPLATE}),
-                   load_calendar().default())
+                   load_calendar(calendar).default())
 
 
 def fact(cls_name: str, registered: ComplaintRegistered, occurred_at: datetime | None = None,
