@@ -27,8 +27,9 @@ SERVICES = list(ServiceName)
 
 class LocalCluster:
     def __init__(self, workdir: Path, database_urls: dict[ServiceName, str] | None = None,
-                 bootstrap_servers: str | None = None, log_level: str = "INFO"):
+                 bootstrap_servers: str | None = None, log_level: str = "INFO", env: dict[str, str] | None = None):
         self.workdir = workdir
+        self.extra_env = dict(env or {})
         self.database_urls = database_urls or {}
         self.external_bootstrap = bootstrap_servers
         self.log_level = log_level
@@ -84,7 +85,7 @@ class LocalCluster:
         }
         if service in self.database_urls:
             env[f"{prefix}_DATABASE_URL"] = self.database_urls[service]
-        return env
+        return env | self.extra_env
 
     def start_service(self, service: ServiceName, wait: bool = True, timeout: float = 60.0) -> None:
         self.log_path(service).parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from services.common.publishing import UnpublishableEvent
 from services.quality.application import QualityApplication
 from services.quality.domain.investigation import QualityInvestigation
 from services.quality.policies import quality_policy
-from tests.common.builders import MANAGER, complaint_routed, findings, in_memory, react
+from tests.common.builders import complaint_routed, findings, in_memory, react
 
 
 def test_an_event_breaking_its_contract_is_refused_before_it_is_stored() -> None:

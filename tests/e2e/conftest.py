@@ -11,14 +11,27 @@ from contracts.envelope import ServiceName
 from services.common.cluster import LocalCluster
 from services.demo import samples
 from tests.support import postgres
+from tests.support.servers import Inbox, free_port, start_smtp
 
 
 @pytest.fixture(scope="package")
-def cluster(postgres_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+def mail() -> Iterator[Inbox]:
+    """A real SMTP server (aiosmtpd) the cluster's notify sends its e-mail to."""
+    inbox, port = Inbox(), free_port()
+    controller = start_smtp(inbox, port)
+    inbox.port = port  # type: ignore[attr-defined]
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture(scope="package")
+def cluster(postgres_ready: None, mail: Inbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     databases = {service: postgres.create_database(f"e2e_{service.value}") for service in ServiceName}
     workdir = tmp_path_factory.mktemp("cluster")
+    env = {"NOTIFY_SMTP_HOST": "127.0.0.1", "NOTIFY_SMTP_PORT": str(mail.port),  # type: ignore[attr-defined]
+           "NOTIFY_SMTP_SENDER": "Complaints <notify@complaints.example>"}
     try:
-        with LocalCluster(workdir, {s: postgres.url_for(db) for s, db in databases.items()}) as running:
+        with LocalCluster(workdir, {s: postgres.url_for(db) for s, db in databases.items()}, env=env) as running:
             yield running
     finally:
         for db in databases.values():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from uuid import UUID
 
 import httpx
@@ -65,11 +64,13 @@ def test_a_quality_complaint_travels_through_all_five_services(journey: dict) ->
     assert all(e["meta"]["form_number"] == journey["receipt"]["form_number"] for ev in h.values() for e in ev)
 
 
-def test_the_notices_are_delivered_to_each_target_and_the_inbox(cluster: LocalCluster, journey: dict) -> None:
-    """Without an SMTP relay (the embedded default) e-mails are written as .eml files; the inbox
-    and the clerk's phone tasks are notify's own."""
+def test_the_notices_reach_the_general_manager_and_the_management_representative_by_email_and_inbox(
+        cluster: LocalCluster, journey: dict, mail) -> None:
+    """The e-mails arrive at a real SMTP server; the inbox and the clerk's phone tasks are notify's own;
+    the e-mail's receipt link acknowledges the notice."""
     from services.demo.journey import wait_for
     complaint_id = journey["complaint_id"]
+    form_number = journey["receipt"]["form_number"]
     operator = cluster.auth(**samples.OPERATOR)
 
     def all_delivered() -> list | None:
@@ -79,14 +80,24 @@ def test_the_notices_are_delivered_to_each_target_and_the_inbox(cluster: LocalCl
         return found if len(found) == len(NOTICES) and all(t["status"] == "delivered" for t in targets) else None
     notices = wait_for(all_delivered, 30, "every target delivered")
     gm = next(n for n in notices if n["recipient_user_id"] == "gm-chen")
-    assert {t["channel"] for t in gm["targets"]} == {"email", "inbox"}
-    mails = list((Path(cluster.workdir) / "mail").glob(f"{gm['notice_id']}-*.eml"))
-    assert len(mails) == 1
-    import email
-    import email.policy
-    message = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default)
-    assert journey["receipt"]["form_number"] in str(message["Subject"])
-    assert message["Message-ID"] and message.get_content_type() == "multipart/alternative"
+    mr = next(n for n in notices if n["recipient_user_id"] == "mr-sun")
+    assert {t["channel"] for t in gm["targets"]} == {t["channel"] for t in mr["targets"]} == {"email", "inbox"}
+    with mail.lock:
+        mine = [m for m in mail.messages if form_number in str(m["Subject"])]
+    assert sorted(str(m["To"]) for m in mine) == ["gm@example.com", "mr@example.com"]  # once each
+    message = next(m for m in mine if str(m["To"]) == "mr@example.com")
+    assert message.get_content_type() == "multipart/alternative"
+    link = next(word for word in message.get_body(("plain",)).get_content().split() if "/receipts/" in word)
+    link = link.split("：")[-1]
+    token = link.rsplit("/", 1)[-1]
+    page = httpx.get(f"{cluster.url(NOTIFY)}/receipts/{token}", timeout=10)
+    assert page.status_code == 200 and form_number in page.text and "<form" in page.text
+    acknowledged = httpx.post(f"{cluster.url(NOTIFY)}/receipts/{token}", timeout=10)
+    assert acknowledged.status_code == 200
+    told = httpx.get(f"{cluster.url(NOTIFY)}/complaints/{complaint_id}/notifications", headers=operator,
+                     timeout=10).json()["notifications"]
+    assert next(n for n in told if n["notice_id"] == mr["notice_id"])["acknowledged"]["via"] == "link"
+    assert httpx.get(f"{cluster.url(NOTIFY)}/receipts/{token[:-2]}xx", timeout=10).status_code == 404
 
     # the general manager's inbox shows it unread, then read; acknowledging it once
     gm_auth = cluster.auth("gm-chen", "general_manager")

@@ -11,7 +11,6 @@ twice, and the time to recover is printed.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter

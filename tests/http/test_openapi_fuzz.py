@@ -379,6 +379,7 @@ def make_valid(case: Any, seeded: dict[UUID, str]) -> None:
 HQ_CLERK = {"user": "hq-chen", "role": "hq_clerk"}
 MARKETING_DIRECTOR = {"user": "md-liu", "role": "marketing_director"}
 GENERAL_MANAGER = {"user": "gm-wu", "role": "general_manager"}
+GM_OF_DIRECTORY = {"user": "gm-chen", "role": "general_manager"}
 #: Who calls each of routing's case steps: a role granted its action, with every branch in scope.
 ROUTING_CALLERS: dict[str, dict[str, str]] = {
     "direct-answer": HQ_CLERK, "on-site-dispatch": HQ_CLERK, "handler": HQ_CLERK,
@@ -424,6 +425,10 @@ CALLERS: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/corrective-actions"): GENERAL_MANAGER,
     ("GET", "/corrective-actions/{action_id}"): GENERAL_MANAGER,
     ("GET", "/complaints/{complaint_id}/exception-report/{report_id}"): GENERAL_MANAGER,
+    # notify: one's own inbox (the general manager of the directory, told of every quality complaint)
+    ("GET", "/inbox"): GM_OF_DIRECTORY,
+    ("POST", "/inbox/{notice_id}/read"): GM_OF_DIRECTORY,
+    ("POST", "/inbox/{notice_id}/acknowledgement"): GM_OF_DIRECTORY,
 }
 
 

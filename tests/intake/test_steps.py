@@ -8,7 +8,6 @@ from uuid import uuid4
 
 import pytest
 
-from contracts.envelope import Actor, Role
 from contracts.registration import (
     Channel, ComplaintRegistered, ComplaintWithdrawn, InquiryAnswered, IntakeState, MinorComplaintClosedAtIntake,
     ReadBackConfirmed, ReadBackImpossibleReason, ReadBackNotPossible, RegistrationForm, SuggestionAnswered,

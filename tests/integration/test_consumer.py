@@ -11,7 +11,7 @@ import pytest
 
 from contracts.envelope import ServiceName
 from contracts.registry import serialize_event
-from contracts.topics import dead_letter_topic, events_topic, message_key
+from contracts.topics import dead_letter_topic, events_topic
 from services.common.cluster import LocalCluster
 from services.common.outbox import KafkaSink, OutboxRelay
 from services.common.republish import rewind

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts.envelope import ServiceName
 from contracts.registry import serialize_event
-from contracts.topics import dead_letter_topic, events_topic, message_key
+from contracts.topics import dead_letter_topic, events_topic
 from services.common.consumer import UnitOfWork
 from services.common.devbroker import DevBroker
 from services.common.publishing import integration_events

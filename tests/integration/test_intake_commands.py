@@ -4,7 +4,6 @@ command on `complaints.intake.command-results`, against tansu and PostgreSQL."""
 from __future__ import annotations
 
 import json
-from uuid import uuid4
 
 import pytest
 

@@ -9,7 +9,6 @@ from uuid import uuid4
 import pytest
 
 from contracts import routing as c
-from contracts.envelope import Actor, Role
 from services.common.domain import DomainError
 from contracts.registry import serialize_event
 from tests.routing.test_case import CLERK, GM, HQ, RM, Journey

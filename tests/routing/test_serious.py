@@ -11,7 +11,7 @@ from tests.notify.helpers import Notify
 from services.routing.application import RoutingApplication
 from services.routing.domain.serious import load_serious, parse_serious
 from services.routing.policies import route
-from tests.common.builders import complaint_registered, in_memory, published, react
+from tests.common.builders import complaint_registered, in_memory, published
 
 SERIOUS = load_serious()
 
