@@ -87,8 +87,8 @@ class ComplaintNotices(ComplaintAggregate):
             notices.registration = notices.registration or Registration(
                 self.customer_name, self.phone, self.branch, self.subject, "complaint", "general")
 
-    class AwaitingContact(ComplaintAggregate.Event):
-        """A notice the earlier notify decided and kept for the contact; the new rules decide again."""
+    class LegacyNotice(ComplaintAggregate.Event):
+        """The fields of the earlier notify's notices (one recipient, one channel); never stored itself."""
 
         meta: EventMeta
         notice_id: Any
@@ -102,19 +102,11 @@ class ComplaintNotices(ComplaintAggregate):
         def apply(self, notices: ComplaintNotices) -> None:
             pass
 
-    class Recorded(ComplaintAggregate.Event):
-        """A notice of the earlier notify (one recipient, one channel): NotificationRecorded v1."""
+    class AwaitingContact(LegacyNotice):
+        """A notice the earlier notify decided and kept for the contact; the new rules decide again."""
+
+    class Recorded(LegacyNotice):
+        """A notice of the earlier notify: published as NotificationRecorded v1, upcast."""
 
         PUBLISHED_AS = NotificationRecorded
         PUBLISHED_VERSION: ClassVar[int] = 1
-        meta: EventMeta
-        notice_id: Any
-        recipient_role: str
-        recipient: str
-        channel: str
-        subject: str
-        body: str
-        about_event_type: str
-
-        def apply(self, notices: ComplaintNotices) -> None:
-            pass

@@ -155,8 +155,9 @@ class Notification(Aggregate):
         self.trigger_event(self.AttemptStarted, meta=self.meta, key=key, attempt=attempt, lease_until=now + lease)
         return attempt
 
-    class Delivered(Event):
-        PUBLISHED_AS = NotificationDelivered
+    class AttemptEvent(Event):
+        """The fields of one attempt's outcome (never stored itself)."""
+
         meta: EventMeta
         key: str
         notice_id: UUID
@@ -165,6 +166,9 @@ class Notification(Aggregate):
         channel: str
         address: str
         attempt: int
+
+    class Delivered(AttemptEvent):
+        PUBLISHED_AS = NotificationDelivered
         provider_ref: str | None
 
         def apply(self, n: Notification) -> None:
@@ -172,16 +176,8 @@ class Notification(Aggregate):
             n.targets[self.key] = replace(t, status="delivered", next_at=None, provider_ref=self.provider_ref,
                                           reason=None)
 
-    class DeliveryFailed(Event):
+    class DeliveryFailed(AttemptEvent):
         PUBLISHED_AS = NotificationDeliveryFailed
-        meta: EventMeta
-        key: str
-        notice_id: UUID
-        recipient_role: str | None
-        recipient: str
-        channel: str
-        address: str
-        attempt: int
         error: str
         permanent: bool
         retry_at: datetime | None
