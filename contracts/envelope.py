@@ -135,6 +135,16 @@ ShortStr = Annotated[
     whole_match(SHORT_TEXT_PATTERN),
 ]
 Phone = Annotated[str, Field(min_length=5, max_length=PHONE_MAX, pattern=PHONE_PATTERN), whole_match(PHONE_PATTERN)]
+#: An e-mail address: one @, a dot in the domain, no spaces or angle brackets (what a clerk types).
+EMAIL_PATTERN = r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$"
+Email = Annotated[str, Field(min_length=6, max_length=254, pattern=EMAIL_PATTERN), whole_match(EMAIL_PATTERN)]
+
+
+class Language(StrEnum):
+    """The language a person is written to in."""
+
+    ZH = "zh"
+    EN = "en"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 from pydantic import AwareDatetime, Field, StrictBool, model_validator
 
 from contracts.envelope import (
-    BranchCode, CommandEnvelope, ComplaintCommand, Envelope, Frozen, Money, NonEmptyStr, Phone, Rules,
+    BranchCode, CommandEnvelope, ComplaintCommand, Email, Envelope, Frozen, Language, Money, NonEmptyStr, Phone, Rules,
     ServiceName, ShortStr, TrueBool,
 )
 
@@ -52,6 +52,8 @@ class Customer(Frozen):
     contact_person: ShortStr | None = None
     phone: Phone
     address: NonEmptyStr | None = None
+    email: Email | None = Field(default=None, description="Where the customer is written to, if they gave one")
+    language: Language = Field(default=Language.ZH, description="The language the customer is told in")
 
 
 class ProductDetails(Frozen):
@@ -185,7 +187,7 @@ class ComplaintRegistered(Envelope, RegistrationForm):
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.INTAKE
     event_type: Literal["ComplaintRegistered"] = "ComplaintRegistered"
-    schema_version: Literal[2] = 2
+    schema_version: Literal[3] = 3
     read_back_not_possible: ReadBackImpossibleReason | None = Field(
         default=None, description="Set when the customer could not confirm the record: why (the clerk "
                                   "recorded it); null when the customer confirmed it")
@@ -302,7 +304,7 @@ class InquiryAnswered(Envelope):
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.INTAKE
     event_type: Literal["InquiryAnswered"] = "InquiryAnswered"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     customer: Customer
     question: NonEmptyStr
     answer: NonEmptyStr
@@ -332,7 +334,7 @@ class RegistrationCorrected(Envelope, RegistrationForm):
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.INTAKE
     event_type: Literal["RegistrationCorrected"] = "RegistrationCorrected"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     revision: int = Field(ge=2, description="Revision of the record after this correction (registered = 1)")
     changed_fields: list[ShortStr] = Field(min_length=1, max_length=len(_FORM_FIELDS),
                                            description="Names of the registration fields changed")

@@ -280,3 +280,17 @@ def _notification_recorded_v1(data: dict[str, Any]) -> dict[str, Any]:
     data.setdefault("mandatory", False)
     data.setdefault("urgent", False)
     return data
+
+
+def _customer_contact_added(data: dict[str, Any]) -> dict[str, Any]:
+    """The next version's customer may have an e-mail address and a language; an earlier message's
+    customer had neither (no address, Chinese)."""
+    return data
+
+
+#: Events that embed the customer: each got a version for the customer's e-mail and language.
+CUSTOMER_CONTACT_ADDED = {"ComplaintRegistered": 2, "RegistrationCorrected": 1, "InquiryAnswered": 1,
+                          "ComplaintClassified": 1, "InternalMemoFiled": 1, "SeriousComplaintEscalated": 1,
+                          "CustomerReplied": 1, "ProgressMilestoneReached": 1}
+for _event_type, _version in CUSTOMER_CONTACT_ADDED.items():
+    upcaster(_event_type, _version)(_customer_contact_added)

@@ -296,7 +296,7 @@ class ComplaintClassified(Envelope):
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
     event_type: Literal["ComplaintClassified"] = "ComplaintClassified"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     subject: Subject
     severity: Severity
     kind: RequestKind
@@ -342,7 +342,7 @@ class InternalMemoFiled(Envelope):
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
     event_type: Literal["InternalMemoFiled"] = "InternalMemoFiled"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     memo_id: UUID
     filed_by: ShortStr
     filed_by_role: Role
@@ -511,7 +511,7 @@ class SeriousComplaintEscalated(Envelope):
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
     event_type: Literal["SeriousComplaintEscalated"] = "SeriousComplaintEscalated"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     reasons: list[SeriousReason] = Field(min_length=1, max_length=len(SeriousReason))
     subject: Subject
     description: NonEmptyStr
@@ -643,7 +643,7 @@ class CustomerReplied(Envelope):
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
     event_type: Literal["CustomerReplied"] = "CustomerReplied"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     replied_by: ShortStr
     channel: Channel
     reply: NonEmptyStr
@@ -852,7 +852,7 @@ class ProgressMilestoneReached(Envelope):
 
     PRODUCER: ClassVar[ServiceName] = ServiceName.ROUTING
     event_type: Literal["ProgressMilestoneReached"] = "ProgressMilestoneReached"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     milestone: Milestone
     message: NonEmptyStr = Field(description="What the customer is told")
     customer: Customer

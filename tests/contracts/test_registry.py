@@ -190,7 +190,7 @@ def test_events_and_commands_do_not_share_names() -> None:
     assert len(registry.COMMAND_CLASSES) == len(registry.COMMAND_TYPES)
 
 
-def test_a_published_v1_registration_is_read_as_v2(event_json) -> None:
+def test_a_published_v1_registration_is_read_as_the_current_version(event_json) -> None:
     """ComplaintRegistered v1 messages stay on the topics: they are read as the current version."""
     from contracts.registration import ComplaintRegistered
     v1 = dict(event_json(ComplaintRegistered))
@@ -198,9 +198,27 @@ def test_a_published_v1_registration_is_read_as_v2(event_json) -> None:
     for field in ("read_back_not_possible", "complained_about", "demand", "order_number", "external_body",
                   "serious_reasons", "claim_amount"):
         v1.pop(field, None)
+    v1["customer"] = {k: v for k, v in v1["customer"].items() if k not in ("email", "language")}
     event = parse_event(json.dumps(v1))
-    assert isinstance(event, ComplaintRegistered) and event.schema_version == 2
+    assert isinstance(event, ComplaintRegistered) and event.schema_version == 3
     assert (event.serious_reasons, event.claim_amount, event.demand) == ([], None, None)
+    assert (event.customer.email, event.customer.language.value) == (None, "zh")
+
+
+@pytest.mark.parametrize("event_type", sorted(
+    __import__("contracts.registry", fromlist=["CUSTOMER_CONTACT_ADDED"]).CUSTOMER_CONTACT_ADDED))
+def test_an_event_of_a_customer_without_email_or_language_is_read_as_the_current_version(event_json, event_type):
+    """Each event that embeds the customer, published before the customer had an e-mail address and a
+    language, is read as the current version: no address, Chinese."""
+    from contracts.registry import CUSTOMER_CONTACT_ADDED, EVENT_TYPES
+    old = dict(event_json(EVENT_TYPES[event_type]))
+    old["schema_version"] = CUSTOMER_CONTACT_ADDED[event_type]
+    old["customer"] = {k: v for k, v in old["customer"].items() if k not in ("email", "language")}
+    if event_type == "ComplaintRegistered":
+        old.pop("read_back_not_possible", None)
+    event = parse_event(json.dumps(old))
+    assert event.schema_version == CUSTOMER_CONTACT_ADDED[event_type] + 1
+    assert (event.customer.email, event.customer.language.value) == (None, "zh")
 
 
 def test_a_published_v1_ruling_is_read_as_v2_without_a_misuse_resolution(event_json) -> None:

@@ -306,7 +306,8 @@ def test_the_registration_records_demand_object_order_external_body_and_the_seri
                                severity="serious", serious_reasons=["consumer_association"])
     app.register_complaint(command)
     [registered] = [e for e in published(app) if isinstance(e, ComplaintRegistered)]
-    assert registered.schema_version == 2
+    assert registered.schema_version == 3
+    assert (registered.customer.email, registered.customer.language.value) == (None, "zh")
     assert (registered.external_body, registered.complained_about, registered.order_number) == (
         "Shanghai Consumer Council", "GX-200 gearbox", "PO-2026-1107")
     assert registered.demand == "Replace both units and refund the freight"

@@ -132,3 +132,19 @@ def test_a_fact_before_its_registration_waits_and_gives_the_same_notices():
     assert seen([decided, registered]) == in_order
     assert seen([decided], [decided], [registered], [registered, decided]) == in_order
     assert any("Hangzhou Mingyuan Pumps" in body for *_, body, _, _ in in_order)
+
+
+def test_the_customer_with_an_address_is_also_written_to_in_their_language():
+    registered = complaint_registered(customer=customer(email="buyer@hengda.example", language="en"))
+    notify = Notify()
+    notify.feed(registered)
+    notify.feed(fact("CustomerChargesStated", registered))  # carries no customer: the registration's is used
+    for rule in ("customer_acknowledgement", "customer_result"):
+        [notice] = [n for n in notify.recorded() if n.rule == rule]
+        assert who([notice]) == {"customer": {("phone_task", "clerk-li"), ("email", "buyer@hengda.example")}}
+        assert notice.language == "en" and notice.body.startswith("Dear Shanghai Hengda Machinery Co.")
+    # without an address, Chinese, by the clerk's phone task only
+    plain = Notify()
+    plain.feed(complaint_registered())
+    [ack] = [n for n in plain.recorded() if n.rule == "customer_acknowledgement"]
+    assert who([ack]) == {"customer": {("phone_task", "clerk-li")}} and ack.language == "zh"

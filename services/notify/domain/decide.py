@@ -10,7 +10,7 @@ event's own: the same fact always gives the same drafts, whenever and however of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
@@ -36,12 +36,15 @@ class Registration:
     kind: str
     severity: str
     complained_about: str | None = None
+    email: str | None = None
+    language: str = "zh"
 
     @classmethod
     def of(cls, event: ComplaintRegistered) -> Registration:
         return cls(customer_name=event.customer.name, phone=event.customer.phone, branch=event.branch,
                    subject=event.subject.value, kind=event.kind.value, severity=event.severity.value,
-                   complained_about=event.complained_about)
+                   complained_about=event.complained_about, email=event.customer.email,
+                   language=event.customer.language.value)
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,13 @@ class Decider:
         drafts = []
         for recipient in self.rules.recipients(event, registration.complained_about):
             rule = next(r for r in self.rules.rules if r.name == recipient.rule)
+            if recipient.is_customer:
+                # the customer as registered: their e-mail address (if any) and language, whatever
+                # the event at hand carries
+                channels = tuple(c for c in rule.channels if c is NoticeChannel.PHONE_TASK
+                                 or (c is NoticeChannel.EMAIL and registration.email))
+                recipient = replace(recipient, email=registration.email, language=registration.language,
+                                    channels=channels)
             customer = registration.customer_name if rule.names_complainant else ""
             context = {"e": event, "form_number": event.form_number, "customer": customer,
                        "recipient_name": recipient.name or customer}

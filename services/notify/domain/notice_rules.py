@@ -266,7 +266,7 @@ class NoticeRules:
 
     def _customer(self, rule: NoticeRule, event: Envelope, branch: str, region: str | None) -> Recipient:
         customer = getattr(event, "customer", None)
-        email = getattr(customer, "email", None)  # the contracts' Customer has no e-mail yet
+        email = getattr(customer, "email", None)  # the Decider puts the registered customer's in
         clerks = tuple(p.user_id for p in self.directory.people
                        if Role.BRANCH_CLERK in p.roles and p.branch == branch)
         channels = tuple(c for c in rule.channels

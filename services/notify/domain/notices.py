@@ -42,10 +42,13 @@ class ComplaintNotices(ComplaintAggregate):
         kind: str
         severity: str
         complained_about: str | None
+        email: str | None
+        language: str
 
         def apply(self, notices: ComplaintNotices) -> None:
             notices.registration = Registration(self.customer_name, self.phone, self.branch, self.subject,
-                                                self.kind, self.severity, self.complained_about)
+                                                self.kind, self.severity, self.complained_about, self.email,
+                                                self.language)
             notices.waiting = []
 
     def note_registration(self, meta: EventMeta, registered: ComplaintRegistered) -> list[Envelope]:
@@ -56,7 +59,7 @@ class ComplaintNotices(ComplaintAggregate):
         r = Registration.of(registered)
         self.trigger_event(self.RegistrationNoted, meta=meta, customer_name=r.customer_name, phone=r.phone,
                            branch=r.branch, subject=r.subject, kind=r.kind, severity=r.severity,
-                           complained_about=r.complained_about)
+                           complained_about=r.complained_about, email=r.email, language=r.language)
         return waiting
 
     class FactAwaitingRegistration(ComplaintAggregate.Event):
