@@ -135,8 +135,9 @@ ShortStr = Annotated[
     whole_match(SHORT_TEXT_PATTERN),
 ]
 Phone = Annotated[str, Field(min_length=5, max_length=PHONE_MAX, pattern=PHONE_PATTERN), whole_match(PHONE_PATTERN)]
-#: An e-mail address: one @, a dot in the domain, no spaces or angle brackets (what a clerk types).
-EMAIL_PATTERN = r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$"
+#: An e-mail address as a clerk types it: ASCII letters, digits and ._%+- before the @, a domain of
+#: dot-separated labels (internationalised addresses are not accepted yet).
+EMAIL_PATTERN = r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)+$"
 Email = Annotated[str, Field(min_length=6, max_length=254, pattern=EMAIL_PATTERN), whole_match(EMAIL_PATTERN)]
 
 
