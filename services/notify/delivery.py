@@ -20,6 +20,7 @@ may run: a start saved by one makes the other's conflict, and the loser reloads 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import secrets
@@ -136,7 +137,8 @@ class Channels:
         settings = SmtpSettings(host="", port=0, sender="Complaints <notify@complaints.invalid>")
         message = build_message(notice, settings)
         self.mail_dir.mkdir(parents=True, exist_ok=True)
-        path = self.mail_dir / f"{notice.notification_id}-{abs(hash(notice.to)) % 10**8:08d}.eml"
+        address = hashlib.sha256(notice.to.encode()).hexdigest()[:8]  # the same in every process
+        path = self.mail_dir / f"{notice.notification_id}-{address}.eml"
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(bytes(message))
         os.replace(tmp, path)

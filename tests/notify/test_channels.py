@@ -326,3 +326,21 @@ def test_verify_rejects_replays_tampering_and_bad_signatures():
     assert not verify(SECRET, None, body, good, now=now)
     assert not verify(SECRET, now, body, None, now=now)
     assert verify(SecretStr(SECRET), now, body, good, now=now, tolerance=0)
+
+
+def test_the_pickup_directory_holds_one_file_per_notice_and_address_whichever_process_wrote_it(tmp_path):
+    """Without an SMTP relay an e-mail is a file; a send retried by another process (after a crash)
+    must overwrite it, not add a second one. Python's str hash differs per process."""
+    import subprocess
+    import sys
+    script = (
+        "import sys; from datetime import timedelta; from pathlib import Path\n"
+        "from services.notify.delivery import Channels, ReceiptLinks\n"
+        "from services.notify.channels.email import EmailNotice\n"
+        "c = Channels(smtp=None, mail_dir=Path(sys.argv[1]), webhook_secret=lambda u, w: None, webhook_timeout=1,"
+        " links=ReceiptLinks(b'k', 'http://x', timedelta(days=1)))\n"
+        "c._pickup(EmailNotice('n-1', 'gm@example.com', {'subject': 's', 'body': 'b', 'form_number': 'f'}))\n")
+    for seed in ("1", "2", "3"):
+        subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True,
+                       env={**__import__("os").environ, "PYTHONHASHSEED": seed})
+    assert len(list(tmp_path.glob("*.eml"))) == 1
