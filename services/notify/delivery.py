@@ -33,12 +33,13 @@ from typing import Any
 from uuid import UUID
 
 import jwt
+from pydantic import SecretStr
 
 from contracts.notify import NotificationChannel
 from services.common.domain import NotFound
 from services.common.logs import log_context
 from services.common.publishing import UnpublishableEvent
-from services.notify.channels import DeliveryError
+from services.notify.channels import DeliveryError, PermanentDeliveryError
 from services.notify.channels.email import EmailNotice, SmtpSettings, build_message, send_email
 from services.notify.channels.webhook import RetryPolicy, WebhookSettings, deliver_webhook
 from services.notify.domain.decide import Decider
@@ -69,12 +70,14 @@ class ReceiptLinks:
         if configured:
             return configured.encode()
         path = Path(data_dir) / "keys" / "notify-receipts.key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600) if not path.exists() else None
-            if fd is not None:
-                with os.fdopen(fd, "w") as f:
-                    f.write(secrets.token_hex(32))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # made before, or by another process starting at the same time
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
         return path.read_text().strip().encode()
 
     def token(self, notice_id: UUID, user_id: str, now: datetime) -> str:
@@ -123,10 +126,8 @@ class Channels:
         if target.channel == NotificationChannel.WEBHOOK.value:
             secret = self.webhook_secret(n.recipient_user_id or "", target.address)
             if not secret:
-                from services.notify.channels import PermanentDeliveryError
                 raise PermanentDeliveryError(f"no signing key for the webhook {target.address} "
                                              "(NOTIFY_WEBHOOK_SECRET_* named in the directory)")
-            from pydantic import SecretStr
             receipt = await deliver_webhook(str(n.notice_id), webhook_payload(n), WebhookSettings(
                 target.address, SecretStr(secret), self.webhook_timeout), RetryPolicy(max_attempts=1))
             return f"HTTP {receipt.status}"
@@ -223,8 +224,6 @@ class Dispatcher:
             for t in n.targets.values():
                 if t.channel in LOCAL_CHANNELS:
                     self.inboxes[t.address].add(n.id)
-            if n.recipient_user_id:
-                self.inboxes.setdefault(n.recipient_user_id, set())
         self.notices[n.id] = n
         if n.finished:
             self.pending.discard(n.id)

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -98,8 +97,3 @@ def load_texts(required: Iterable[str] = (), directory: Path = TEMPLATES) -> Tex
              for language in LANGUAGES}
     return parse_texts(files, required)
 
-
-@cache
-def texts() -> Texts:
-    from services.notify.domain.notice_rules import notice_rules
-    return load_texts({rule.template for rule in notice_rules().rules} | {"acknowledgement_overdue"})
