@@ -220,11 +220,18 @@ def branch_of(form_number_: str) -> str:
 
 
 class ServiceName(StrEnum):
+    """Every service that publishes events, each on a topic of its own."""
+
     INTAKE = "intake"
     ROUTING = "routing"
     QUALITY = "quality"
     BILLING = "billing"
     NOTIFY = "notify"
+
+
+#: The five services of the procedure's stages (registration to notification).
+STAGE_SERVICES: tuple[ServiceName, ...] = (
+    ServiceName.INTAKE, ServiceName.ROUTING, ServiceName.QUALITY, ServiceName.BILLING, ServiceName.NOTIFY)
 
 
 class Role(StrEnum):
@@ -393,7 +400,7 @@ __all__ = [
     "BranchCode", "COMPLAINTS_NAMESPACE", "COST_LINES_MAX", "CommandEnvelope", "ComplaintCommand",
     "DEPARTMENTS_MAX", "DecimalText", "Envelope", "FormNumber", "Frozen", "LONG_TEXT_MAX",
     "LONG_TEXT_PATTERN", "Money", "NonEmptyStr", "PHOTOS_MAX", "Phone", "REF_MAX", "Ref", "Role",
-    "Rules", "SHORT_TEXT_MAX", "SHORT_TEXT_PATTERN", "ServiceName", "ShortStr", "Signature",
+    "Rules", "SHORT_TEXT_MAX", "SHORT_TEXT_PATTERN", "STAGE_SERVICES", "ServiceName", "ShortStr", "Signature",
     "TrueBool", "branch_of", "describe", "form_number", "stable_event_id", "utc_now",
     "date", "datetime",
 ]

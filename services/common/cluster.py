@@ -19,14 +19,17 @@ import httpx
 
 from contracts.envelope import ServiceName
 from services.common.auth import AuthSettings
+from services.common.settings import ReadSide
 from services.common.devbroker import DevBroker, free_port
 from services.common.tokens import DEFAULT_TTL, mint_token
 
-SERVICES = list(ServiceName)
+#: Every process of the system: the services that publish, then the read side.
+SERVICES: list[ServiceName | ReadSide] = [*ServiceName, *ReadSide]
+Component = ServiceName | ReadSide
 
 
 class LocalCluster:
-    def __init__(self, workdir: Path, database_urls: dict[ServiceName, str] | None = None,
+    def __init__(self, workdir: Path, database_urls: dict[Component, str] | None = None,
                  bootstrap_servers: str | None = None, log_level: str = "INFO", env: dict[str, str] | None = None):
         self.workdir = workdir
         self.extra_env = dict(env or {})
@@ -35,7 +38,7 @@ class LocalCluster:
         self.log_level = log_level
         self.broker: DevBroker | None = None
         self.ports = {s: free_port() for s in SERVICES}
-        self.processes: dict[ServiceName, subprocess.Popen[bytes]] = {}
+        self.processes: dict[Component, subprocess.Popen[bytes]] = {}
 
     @property
     def bootstrap_servers(self) -> str:
@@ -44,7 +47,7 @@ class LocalCluster:
         assert self.broker is not None
         return self.broker.bootstrap_servers
 
-    def url(self, service: ServiceName) -> str:
+    def url(self, service: Component) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
     def token(self, user: str, role: str, branch: str | None = None, region: str | None = None,
@@ -57,8 +60,8 @@ class LocalCluster:
         """`Authorization` header for that user."""
         return {"Authorization": f"Bearer {self.token(user, role, branch, region)}"}
 
-    def log_path(self, service: ServiceName | str) -> Path:
-        name = service.value if isinstance(service, ServiceName) else service
+    def log_path(self, service: Component | str) -> Path:
+        name = getattr(service, "value", service)
         return self.workdir / "logs" / f"{name}.log"
 
     def start(self, timeout: float = 60.0) -> LocalCluster:
@@ -71,7 +74,7 @@ class LocalCluster:
             self.wait_healthy(service, timeout)
         return self
 
-    def service_env(self, service: ServiceName) -> dict[str, str]:
+    def service_env(self, service: Component) -> dict[str, str]:
         prefix = service.value.upper()
         # The cluster's services trust the local key of its data dir (see `token`), whatever
         # identity provider this shell may be configured for.
@@ -87,7 +90,7 @@ class LocalCluster:
             env[f"{prefix}_DATABASE_URL"] = self.database_urls[service]
         return env | self.extra_env
 
-    def start_service(self, service: ServiceName, wait: bool = True, timeout: float = 60.0) -> None:
+    def start_service(self, service: Component, wait: bool = True, timeout: float = 60.0) -> None:
         self.log_path(service).parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path(service), "ab")  # noqa: SIM115 - owned by the child
         self.processes[service] = subprocess.Popen(
@@ -98,7 +101,7 @@ class LocalCluster:
         if wait:
             self.wait_healthy(service, timeout)
 
-    def wait_healthy(self, service: ServiceName, timeout: float = 60.0) -> dict:
+    def wait_healthy(self, service: Component, timeout: float = 60.0) -> dict:
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
@@ -116,7 +119,7 @@ class LocalCluster:
             time.sleep(0.2)
         raise TimeoutError(f"{service.value} not healthy after {timeout}s: {last}\n{self.tail(service)}")
 
-    def stop_service(self, service: ServiceName, kill: bool = False, timeout: float = 15.0) -> int | None:
+    def stop_service(self, service: Component, kill: bool = False, timeout: float = 15.0) -> int | None:
         process = self.processes.pop(service, None)
         if process is None or process.poll() is not None:
             return process.returncode if process else None
@@ -133,7 +136,7 @@ class LocalCluster:
         if self.broker is not None:
             self.broker.stop()
 
-    def tail(self, service: ServiceName, lines: int = 30) -> str:
+    def tail(self, service: Component, lines: int = 30) -> str:
         path = self.log_path(service)
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 

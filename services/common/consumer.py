@@ -34,7 +34,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import psycopg
@@ -78,6 +78,8 @@ class UnitOfWork:
     def __init__(self, app: ServiceApplication):
         self.app = app
         self.aggregates: dict[UUID, Any] = {}
+        #: Per aggregate, how many of its new events were checked publishable already.
+        self.checked: dict[UUID, int] = {}
 
     def get(self, aggregate_id: UUID) -> Any | None:
         if aggregate_id not in self.aggregates:
@@ -91,8 +93,9 @@ class UnitOfWork:
         self.aggregates[aggregate.id] = aggregate
         return aggregate
 
-    def check_new_events(self, checked: dict[UUID, int]) -> None:
+    def check_new_events(self, checked: dict[UUID, int] | None = None) -> None:
         """Every event added since the last check must make a publishable message."""
+        checked = self.checked if checked is None else checked
         for aggregate in self.aggregates.values():
             pending = aggregate.pending_events
             for event in pending[checked.get(aggregate.id, 0):]:
@@ -103,6 +106,50 @@ class UnitOfWork:
 #: A policy reacts to one upstream event by changing aggregates in the unit of work.
 #: It is pure apart from loading aggregates through the unit of work.
 Policy = Callable[[Envelope, UnitOfWork], None]
+
+
+class Target(Protocol):
+    """What a consumer feeds: a service's store (a policy makes new events) or a read model (a
+    projector changes rows). Each batch of one partition is applied to a fresh unit of work and
+    saved with the partition's new position in one transaction."""
+
+    #: Who consumes: a service or read model name (logs, dead letters, the consumer group).
+    name: str
+
+    def position(self, tracking: str) -> int:
+        """The last upstream notification id processed on this tracking name (0: none)."""
+
+    def begin(self) -> Any:
+        """A fresh unit of work for one batch."""
+
+    def apply(self, event: Envelope, work: Any) -> None:
+        """Apply one event to the unit of work; raise to refuse it (it is dead-lettered)."""
+
+    def save(self, work: Any, tracking: str, position: int, new_position: int) -> None:
+        """Save the unit of work and move `tracking` from `position` to `new_position`, together;
+        raise `IntegrityError` (nothing written) when someone else moved it meanwhile."""
+
+
+class ServiceTarget:
+    """A service's store: the policy's new events and the upstream position, saved together."""
+
+    def __init__(self, app: ServiceApplication, policy: Policy):
+        self.app = app
+        self.policy = policy
+        self.name = app.SERVICE.value
+
+    def position(self, tracking: str) -> int:
+        return self.app.recorder.max_tracking_id(tracking) or 0
+
+    def begin(self) -> UnitOfWork:
+        return UnitOfWork(self.app)
+
+    def apply(self, event: Envelope, work: UnitOfWork) -> None:
+        self.policy(event, work)
+        work.check_new_events()
+
+    def save(self, work: UnitOfWork, tracking: str, position: int, new_position: int) -> None:
+        self.app.save_processed(list(work.aggregates.values()), Tracking(tracking, new_position))
 
 
 class Step(enum.Enum):
@@ -155,7 +202,7 @@ class Inbound:
 class Plan:
     """What one partition's batch comes to: the unit of work, and everything beside it."""
 
-    uow: UnitOfWork
+    uow: Any  # the target's unit of work
     position: int
     new_position: int
     processed: int = 0
@@ -205,20 +252,22 @@ def _newer_version(error: BaseException) -> str | None:
     return None
 
 
-class TrackingConsumer:
+class ChainConsumer:
+    """Reads upstream topics in a consumer group of its own and feeds a `Target`, partition by
+    partition, along each partition's chain (see the module's doc)."""
+
     def __init__(
         self,
-        app: ServiceApplication,
-        policy: Policy,
+        target: Target,
         upstreams: Sequence[ServiceName],
         producer: AIOKafkaProducer,
         on_saved: Callable[[], None] = lambda: None,
         bootstrap_servers: str = "127.0.0.1:9092",
         max_records: int = 500,
         metadata_max_age_ms: int = 3000,
+        group_id: str | None = None,
     ):
-        self.app = app
-        self.policy = policy
+        self.target = target
         self.upstreams = list(upstreams)
         self.topics = [events_topic(s) for s in self.upstreams]
         self.producer = producer
@@ -227,7 +276,7 @@ class TrackingConsumer:
         self.max_records = max_records
         self.metadata_max_age_ms = metadata_max_age_ms
         self.stats = ConsumerStats()
-        self.group_id = f"complaints-{app.SERVICE.value}"
+        self.group_id = group_id or f"complaints-{target.name}"
         self.partitions: dict[TopicPartition, PartitionState] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._backoff = 0.5
@@ -308,7 +357,7 @@ class TrackingConsumer:
     def _error(self, message: str) -> None:
         self.stats.last_error = message[:1000]
         self.stats.last_error_at = time.time()
-        log.warning("%s consumer: %s", self.app.SERVICE.value, message)
+        log.warning("%s consumer: %s", self.target.name, message)
 
     # --- one partition's batch: decide, dead-letter, save ----------------------------------------
 
@@ -330,8 +379,7 @@ class TrackingConsumer:
                 self._count(plan, name)
                 return plan
             try:
-                await asyncio.to_thread(self.app.save_processed, list(plan.uow.aggregates.values()),
-                                        Tracking(name, plan.new_position))
+                await asyncio.to_thread(self.target.save, plan.uow, name, plan.position, plan.new_position)
             except IntegrityError:
                 # Another consumer took this position, or an aggregate changed under us:
                 # read the position again and redo the batch against fresh aggregates.
@@ -356,11 +404,10 @@ class TrackingConsumer:
         make progress, so a message that arrived before its predecessor is still processed
         once the predecessor is. What is left then is a gap.
         """
-        position = self.app.recorder.max_tracking_id(name) or 0
+        position = self.target.position(name)
         refused: dict[int, Rejected] = {}  # by offset: refused by the domain or the policy
         while True:  # start again without a refused event, so nothing half-applied stays
-            plan = Plan(UnitOfWork(self.app), position, position)
-            checked: dict[UUID, int] = {}
+            plan = Plan(self.target.begin(), position, position)
             pending: list[Inbound] = []
             for item in inbound:
                 reason = self._unchained(topic, item)
@@ -384,7 +431,7 @@ class TrackingConsumer:
                         later.append(item)
                         continue
                     progress = True
-                    restart = self._handle(item, plan, checked, refused)
+                    restart = self._handle(item, plan, refused)
                 pending = later
             if restart:
                 continue
@@ -404,7 +451,7 @@ class TrackingConsumer:
             return f"producer: {item.producer} does not publish on {topic}"
         return None
 
-    def _handle(self, item: Inbound, plan: Plan, checked: dict[UUID, int], refused: dict[int, Rejected]) -> bool:
+    def _handle(self, item: Inbound, plan: Plan, refused: dict[int, Rejected]) -> bool:
         """Apply the next message of the chain to the plan; True when the batch must start again."""
         record = item.record
         if record.offset in refused:
@@ -428,15 +475,14 @@ class TrackingConsumer:
         try:
             with log_context(complaint_id=event.complaint_id, form_number=event.form_number,
                              correlation_id=event.correlation_id, event_type=event.event_type):
-                self.policy(event, plan.uow)
-                plan.uow.check_new_events(checked)
+                self.target.apply(event, plan.uow)
         except Exception as e:  # noqa: BLE001
             if is_transient(e):
                 raise
             field_ = getattr(e, "field", None)
             where = f"{field_}: " if field_ else ""
             refused[record.offset] = Rejected(
-                record, f"refused by {self.app.SERVICE.value}: {type(e).__name__}: {where}{_short(e)}")
+                record, f"refused by {self.target.name}: {type(e).__name__}: {where}{_short(e)}")
             return True
         plan.processed += 1
         plan.new_position = item.notification_id  # type: ignore[assignment]
@@ -456,7 +502,7 @@ class TrackingConsumer:
                 partition=record.partition,
                 headers=[
                     ("error", item.reason[:4000].encode()),
-                    ("consumer", self.app.SERVICE.value.encode()),
+                    ("consumer", self.target.name.encode()),
                     ("source_topic", record.topic.encode()),
                     ("source_partition", str(record.partition).encode()),
                     ("source_offset", str(record.offset).encode()),
@@ -507,8 +553,18 @@ class TrackingConsumer:
         }
 
 
+class TrackingConsumer(ChainConsumer):
+    """A service's consumer: upstream events through its policy into its own store."""
+
+    def __init__(self, app: ServiceApplication, policy: Policy, upstreams: Sequence[ServiceName],
+                 producer: AIOKafkaProducer, on_saved: Callable[[], None] = lambda: None, **options: Any):
+        super().__init__(ServiceTarget(app, policy), upstreams, producer, on_saved, **options)
+        self.app = app
+        self.policy = policy
+
+
 class _Listener(ConsumerRebalanceListener):
-    def __init__(self, owner: TrackingConsumer):
+    def __init__(self, owner: ChainConsumer):
         self.owner = owner
 
     async def on_partitions_revoked(self, revoked: Any) -> None:

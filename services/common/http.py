@@ -346,8 +346,10 @@ class ServiceHistory(BaseModel):
 def create_http_app(runtime: Any, routers: Sequence[APIRouter] = (), *,
                     public_routers: Sequence[APIRouter] = (),
                     auth_settings: AuthSettings | None = None, http_settings: HttpSettings | None = None,
-                    body_allowances: Sequence[BodyAllowance] = ()) -> FastAPI:
-    service = runtime.app.SERVICE.value
+                    body_allowances: Sequence[BodyAllowance] = (), service_history: bool = True) -> FastAPI:
+    """A service's app: its routers behind the token, health, and (`service_history`) the history
+    of a complaint in its own store."""
+    service = runtime.name
     limits = http_settings or HttpSettings()
 
     @asynccontextmanager
@@ -433,6 +435,16 @@ def create_http_app(runtime: Any, routers: Sequence[APIRouter] = (), *,
         ok, report = await runtime.health()
         return JSONResponse(status_code=200 if ok else 503, content=scrub(report))
 
+    if service_history:
+        add_service_history(api, runtime, service)
+    for router in routers:
+        api.include_router(router, dependencies=[Depends(current_principal)], responses=AUTH_RESPONSES)
+    for router in public_routers:  # without a token: each handler checks what it is given (a signed link)
+        api.include_router(router, responses=error_responses(413, 503))
+    return api
+
+
+def add_service_history(api: FastAPI, runtime: Any, service: str) -> None:
     @api.get("/complaints/{complaint_id}/history", response_model=ServiceHistory,
              responses={**AUTH_RESPONSES, **error_responses(404, 422)})
     async def history(complaint_id: UUID, principal: CurrentPrincipal) -> dict[str, Any]:
@@ -449,9 +461,3 @@ def create_http_app(runtime: Any, routers: Sequence[APIRouter] = (), *,
         authorize(principal, "complaint.history.read", branch_of(form_number) if form_number else None,
                   not_found=missing)
         return {"service": service, "complaint_id": str(complaint_id), "events": events}
-
-    for router in routers:
-        api.include_router(router, dependencies=[Depends(current_principal)], responses=AUTH_RESPONSES)
-    for router in public_routers:  # without a token: each handler checks what it is given (a signed link)
-        api.include_router(router, responses=error_responses(413, 503))
-    return api

@@ -23,7 +23,7 @@ from eventsourcing.persistence import IntegrityError
 from contracts.envelope import ServiceName
 from contracts.topics import all_topics, events_topic
 from services.common.broker import BROKER_HINT, BrokerProbe, TopicMismatch, ensure_topics, new_producer
-from services.common.consumer import Policy, TrackingConsumer
+from services.common.consumer import ChainConsumer, Policy, TrackingConsumer
 from services.common.domain import DomainError, NotFound, event_record
 from services.common.outbox import Deliver, DeliverySink, KafkaSink, OutboxRelay, kafka_sink
 from services.common.settings import ServiceSettings
@@ -53,6 +53,24 @@ class ServiceParts:
     reports: list[tuple[str, Callable[[], dict[str, Any]]]] = field(default_factory=list)
     #: What to close when the service stops (after its tasks), e.g. a producer of its own.
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: Further consumers in groups of their own, e.g. a read model's projection: (name, consumer).
+    consumers: list[tuple[str, ChainConsumer]] = field(default_factory=list)
+
+
+async def connect_bus(bootstrap: str) -> AIOKafkaProducer:
+    """Reach the broker, create every topic, start a producer (run under a supervisor: retried)."""
+    try:
+        await ensure_topics(bootstrap, all_topics(), timeout=5.0)
+    except TopicMismatch as e:
+        raise Fatal(str(e)) from e
+    except KafkaConnectionError as e:
+        raise KafkaConnectionError(f"broker at {bootstrap} is unreachable: {BROKER_HINT}") from e
+    producer = new_producer(bootstrap)
+    try:
+        await producer.start()
+    except KafkaConnectionError as e:
+        raise KafkaConnectionError(f"broker at {bootstrap} is unreachable: {BROKER_HINT}") from e
+    return producer
 
 
 class ServiceRuntime:
@@ -67,6 +85,10 @@ class ServiceRuntime:
         self.probe = BrokerProbe(settings.kafka_bootstrap_servers)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started_at = time.time()
+
+    @property
+    def name(self) -> str:
+        return self.app.SERVICE.value
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -87,6 +109,8 @@ class ServiceRuntime:
             self.supervisor.start(f"relay:{relay.sink_name}", self._after_topics(relay.run))
         if self.consumer is not None:
             self.supervisor.start("consumer", self._after_topics(self.consumer.run))
+        for name, consumer in self.parts.consumers:
+            self.supervisor.start(name, self._after_topics(consumer.run))
         for name, run in self.parts.background:
             self.supervisor.start(name, run)
         log.info("%s started (store: %s, broker: %s)", self.app.SERVICE.value,
@@ -94,24 +118,15 @@ class ServiceRuntime:
 
     async def _prepare_bus(self) -> None:
         """Reach the broker, create the topics, start the producer; retried until it works."""
-        bootstrap = self.settings.kafka_bootstrap_servers
-        try:
-            await ensure_topics(bootstrap, all_topics(), timeout=5.0)
-        except TopicMismatch as e:
-            raise Fatal(str(e)) from e
-        except KafkaConnectionError as e:
-            raise KafkaConnectionError(f"broker at {bootstrap} is unreachable: {BROKER_HINT}") from e
-        producer = new_producer(bootstrap)
-        try:
-            await producer.start()
-        except KafkaConnectionError as e:
-            raise KafkaConnectionError(f"broker at {bootstrap} is unreachable: {BROKER_HINT}") from e
+        producer = await connect_bus(self.settings.kafka_bootstrap_servers)
         self.producer = producer
         for relay in self.relays:
             if isinstance(relay.sink, KafkaSink):
                 relay.sink.producer = producer
         if self.consumer is not None:
             self.consumer.producer = producer
+        for _, consumer in self.parts.consumers:
+            consumer.producer = producer
         self.topics_ready.set()
 
     def _after_topics(self, run: Callable[[], Any]) -> Callable[[], Any]:
@@ -220,28 +235,42 @@ class ServiceRuntime:
                               f"no progress for {now - idle_since:.0f}s: {relay.stats.last_error or 'no error'}")
         report["relays"] = relays
         if self.consumer is not None:
-            consumer = self.consumer.report()
-            report["consumer"] = consumer
-            for partition, reason in consumer["stopped"].items():
-                causes.append(f"consumer stopped on {partition}: {reason}")
-            waiting = bool(consumer["lag"]) or bool(consumer["gaps"])
-            idle_since = self.consumer.stats.last_progress_at or self._started_at
-            if waiting and now - idle_since > stall:
-                causes.append(f"consumer made no progress for {now - idle_since:.0f}s with work waiting: "
-                              f"{self.consumer.stats.last_error or 'no error'}")
-            for partition, gap in consumer["gaps"].items():
-                since = next((st.gap_since for tp, st in self.consumer.partitions.items()
-                              if f"{tp.topic}[{tp.partition}]" == partition), None)
-                if since is not None and now - since > stall:
-                    causes.append(f"consumer waits on {partition} for missing messages: {gap}")
+            report["consumer"] = consumer_health(self.consumer, "consumer", stall, self._started_at, causes)
+        for name, consumer in self.parts.consumers:
+            report[name] = consumer_health(consumer, name, stall, self._started_at, causes)
         for name, section in self.parts.reports:
             report[name] = section()
-        tasks = self.supervisor.report()
-        report["tasks"] = tasks
-        for name, task in tasks.items():
-            if task["state"] == "failed":
-                causes.append(f"{name} cannot run: {task['last_error']}")
-        ok = not causes
-        report["status"] = "ok" if ok else "degraded"
-        report["causes"] = causes
-        return ok, report
+        return finish_report(report, self.supervisor, causes)
+
+
+def consumer_health(consumer: ChainConsumer, name: str, stall: float, started_at: float,
+                    causes: list[str]) -> dict[str, Any]:
+    """A consumer's section of the health report; what is wrong is added to `causes`."""
+    now = time.time()
+    section = consumer.report()
+    for partition, reason in section["stopped"].items():
+        causes.append(f"{name} stopped on {partition}: {reason}")
+    waiting = bool(section["lag"]) or bool(section["gaps"])
+    idle_since = consumer.stats.last_progress_at or started_at
+    if waiting and now - idle_since > stall:
+        causes.append(f"{name} made no progress for {now - idle_since:.0f}s with work waiting: "
+                      f"{consumer.stats.last_error or 'no error'}")
+    for partition, gap in section["gaps"].items():
+        since = next((st.gap_since for tp, st in consumer.partitions.items()
+                      if f"{tp.topic}[{tp.partition}]" == partition), None)
+        if since is not None and now - since > stall:
+            causes.append(f"{name} waits on {partition} for missing messages: {gap}")
+    return section
+
+
+def finish_report(report: dict[str, Any], supervisor: Supervisor, causes: list[str]) -> tuple[bool, dict[str, Any]]:
+    """Add the supervised tasks and the verdict to a health report."""
+    tasks = supervisor.report()
+    report["tasks"] = tasks
+    for name, task in tasks.items():
+        if task["state"] == "failed":
+            causes.append(f"{name} cannot run: {task['last_error']}")
+    ok = not causes
+    report["status"] = "ok" if ok else "degraded"
+    report["causes"] = causes
+    return ok, report

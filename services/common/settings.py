@@ -7,6 +7,7 @@ environment prefix; nothing else in a service reads the environment.
 from __future__ import annotations
 
 from pathlib import Path
+from enum import StrEnum
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -14,12 +15,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.envelope import ServiceName
 
-DEFAULT_HTTP_PORTS: dict[ServiceName, int] = {
+
+
+class ReadSide(StrEnum):
+    """Processes of the read side that publish nothing (their names, like services' names, prefix
+    their settings and name their SQLite files)."""
+
+    HQ = "hq"
+
+DEFAULT_HTTP_PORTS: dict[ServiceName | ReadSide, int] = {
     ServiceName.INTAKE: 8001,
     ServiceName.ROUTING: 8002,
     ServiceName.QUALITY: 8003,
     ServiceName.BILLING: 8004,
     ServiceName.NOTIFY: 8005,
+    ReadSide.HQ: 8006,
 }
 
 
@@ -37,7 +47,7 @@ class BusSettings(BaseSettings):
 class ServiceSettings(BusSettings):
     """One service's settings; `<SERVICE>_*` names are the service's own."""
 
-    SERVICE: ClassVar[ServiceName]
+    SERVICE: ClassVar[ServiceName | ReadSide]
 
     database_url: str | None = Field(
         default=None,
@@ -76,7 +86,7 @@ class ServiceSettings(BusSettings):
             self.http_port = DEFAULT_HTTP_PORTS[self.SERVICE]
 
     @classmethod
-    def for_service(cls, service: ServiceName) -> type[ServiceSettings]:
+    def for_service(cls, service: ServiceName | ReadSide) -> type[ServiceSettings]:
         prefix = f"{service.value.upper()}_"
         return type(
             f"{service.value.title()}Settings",
@@ -86,7 +96,7 @@ class ServiceSettings(BusSettings):
         )
 
     @property
-    def service(self) -> ServiceName:
+    def service(self) -> ServiceName | ReadSide:
         return self.SERVICE
 
     @property

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from contracts.envelope import ServiceName
-from services.common.cluster import LocalCluster
+from services.common.cluster import SERVICES, LocalCluster
 from services.demo import samples
 from tests.support import postgres
 from tests.support.servers import Inbox, free_port, start_smtp
@@ -26,7 +26,7 @@ def mail() -> Iterator[Inbox]:
 
 @pytest.fixture(scope="package")
 def cluster(postgres_ready: None, mail: Inbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    databases = {service: postgres.create_database(f"e2e_{service.value}") for service in ServiceName}
+    databases = {service: postgres.create_database(f"e2e_{service.value}") for service in SERVICES}
     workdir = tmp_path_factory.mktemp("cluster")
     env = {"NOTIFY_SMTP_HOST": "127.0.0.1", "NOTIFY_SMTP_PORT": str(mail.port),  # type: ignore[attr-defined]
            "NOTIFY_SMTP_SENDER": "Complaints <notify@complaints.example>"}

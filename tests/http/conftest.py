@@ -24,6 +24,7 @@ class StubRuntime:
 
     def __init__(self, data_dir: Path):
         self.app = SimpleNamespace(SERVICE=ServiceName.ROUTING)
+        self.name = ServiceName.ROUTING.value
         self.settings = SimpleNamespace(data_dir=data_dir)
         self.events: dict[UUID, list[dict[str, Any]]] = {}
         self.ok = True
