@@ -4,10 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo up test test-unit test-integration test-e2e faults bench broker generate check-generated check-postgres clean
+.PHONY: install system-packages demo up test test-unit test-integration test-e2e faults bench broker generate check-generated check-postgres clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed (python3.11 not found)"; exit 1; }
+	@$(MAKE) --no-print-directory system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -15,6 +16,16 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 install: $(STAMP)
+
+## Fonts the reports and dossiers render Chinese with (Debian's fonts-noto-cjk), and HarfBuzz's subsetter
+## that embeds them in a PDF in a second instead of many: installed when missing.
+system-packages:
+	@if fc-list 2>/dev/null | grep -q "Noto Sans CJK" && ldconfig -p | grep -q libharfbuzz-subset; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing fonts-noto-cjk and libharfbuzz-subset0 (Chinese in reports and PDFs)"; \
+		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk \
+			fontconfig libharfbuzz-subset0 >/dev/null; \
+	else echo "warning: fonts-noto-cjk is not installed and cannot be installed here (not root): Chinese in reports renders as boxes"; fi
 
 ## Run the broker and the five services on the embedded default (SQLite, tansu), with sample complaints.
 demo: install

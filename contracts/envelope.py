@@ -227,6 +227,8 @@ class ServiceName(StrEnum):
     QUALITY = "quality"
     BILLING = "billing"
     NOTIFY = "notify"
+    #: The read side's analytics: it publishes batch-defect alerts.
+    ANALYTICS = "analytics"
 
 
 #: The five services of the procedure's stages (registration to notification).

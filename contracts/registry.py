@@ -19,10 +19,10 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import ConfigDict, Field, TypeAdapter
 
-from contracts import billing, corrective, notify, quality, registration, routing
+from contracts import analytics, billing, corrective, notify, quality, registration, routing
 from contracts.envelope import CommandEnvelope, Envelope, Frozen, ServiceName
 
-_MODULES = (registration, routing, quality, corrective, billing, notify)
+_MODULES = (registration, routing, quality, corrective, billing, notify, analytics)
 
 
 def _literal_default(cls: type[Frozen], field: str) -> Any:

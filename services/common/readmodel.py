@@ -110,7 +110,8 @@ def time_text(value: datetime) -> str:
     """A time as SQLite keeps it: UTC, fixed width, so text order is time order."""
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: times are timezone-aware")
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = value.astimezone(timezone.utc)
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S.%f}Z"  # %Y does not pad year 1 on every platform
 
 
 def _to_db(kind: str, value: Any, postgres: bool) -> Any:

@@ -16,13 +16,11 @@ characters or more.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable
 
-#: Longest query accepted (characters), and most terms in one query.
+#: Longest query accepted (characters).
 MAX_QUERY = 200
-MAX_TERMS = 10
 
 
 def _is_cjk(ch: str) -> bool:
@@ -93,14 +91,12 @@ def _terms(query: str) -> list[list[tuple[str, bool]]]:
             last, _ = parts[-1]
             parts[-1] = (last, True)
             terms.append(parts)
-    if not terms:
-        raise BadQuery("give at least one letter, digit or character to search for")
-    if len(terms) > MAX_TERMS:
-        raise BadQuery(f"at most {MAX_TERMS} terms")
     return terms
 
 
-_SAFE = re.compile(r"^\w+$")
+def searchable(query: str) -> bool:
+    """Whether the query holds anything to search for (a letter, a digit or a CJK character)."""
+    return bool(_terms(query))
 
 
 def postgres_query(query: str) -> str:

@@ -30,6 +30,7 @@ DEFAULT_HTTP_PORTS: dict[ServiceName | ReadSide, int] = {
     ServiceName.BILLING: 8004,
     ServiceName.NOTIFY: 8005,
     ReadSide.HQ: 8006,
+    ServiceName.ANALYTICS: 8007,
 }
 
 

@@ -1,5 +1,5 @@
-"""Start the broker and the five services on the embedded default, run sample complaints
-through them, print each complaint's journey, and stop everything."""
+"""Start the broker, the five services and the read side (HQ, analytics) on the embedded default, run
+sample complaints through them, print each complaint's journey and what HQ shows, and stop everything."""
 
 from __future__ import annotations
 
@@ -10,21 +10,24 @@ from pathlib import Path
 import httpx
 
 from contracts.envelope import ServiceName
-from services.common.cluster import LocalCluster
+from services.common.cluster import SERVICES, LocalCluster
+from services.common.settings import ReadSide
 from services.demo import samples
-from services.demo.journey import describe, dispatch_on_site, journey, record_determination, wait_for_events
+from services.demo.journey import (
+    describe, dispatch_on_site, journey, record_determination, wait_for, wait_for_events,
+)
 
 
 def main() -> int:
     workdir = Path("var/demo")
     shutil.rmtree(workdir, ignore_errors=True)
-    print("Starting the tansu broker and five services (SQLite stores in var/demo) ...", flush=True)
+    print("Starting the tansu broker, the five services, HQ and analytics (SQLite in var/demo) ...", flush=True)
     with LocalCluster(workdir) as cluster:
         # Reads go out as an operator (an audit of every service); commands as the people who send them.
         client = httpx.Client(timeout=10, headers=cluster.auth(**samples.OPERATOR))
-        urls = {s: cluster.url(s) for s in ServiceName}
-        for service in ServiceName:
-            print(f"  {service.value:<8} {urls[service]}  (log: {cluster.log_path(service)})")
+        urls = {s: cluster.url(s) for s in SERVICES}
+        for service in SERVICES:
+            print(f"  {service.value:<9} {urls[service]}  (log: {cluster.log_path(service)})")
         print(f"Tokens are signed with the local key in {workdir}/keys; mint one with\n"
               f"  python -m services.common.tokens --data-dir {workdir} --user clerk-li --role branch_clerk "
               "--branch SH01")
@@ -83,10 +86,30 @@ def main() -> int:
                 print(f"  {receipt['form_number']}  {n['recipient'][:14]:<14} {n['subject'][:40]:<40} "
                       f"send at {n['send_at'][:16]} -> {targets}")
         print("  (queued: an internal notice waits for the start of the next working period)")
+        show_hq(client, cluster, urls[ReadSide.HQ], submitted)
         client.close()
         print("\nStopping ...")
     print("Done.")
     return 0
+
+
+def show_hq(client: httpx.Client, cluster: LocalCluster, hq: str, submitted: dict[str, dict]) -> None:
+    """What headquarters sees: the list, one complaint found by its form number, and an inbox."""
+    quality = submitted["product quality"]["form_number"]
+    wait_for(lambda: client.get(f"{hq}/complaints/{quality}").status_code == 200, 30, "HQ to know the complaint")
+    print("\nHQ's complaint list (newest first), as the operator sees it:")
+    for row in client.get(f"{hq}/complaints", params={"limit": 10}).json()["items"]:
+        due = f"next due {row['next_due_at'][:16]} ({row['next_due_kind']})" if row["next_due_at"] else ""
+        print(f"  {row['form_number']}  {row['subject']:<16} {row['severity']:<8} {row['stage']:<22} {due}")
+    found = client.get(f"{hq}/complaints", params={"q": "oil leak"}).json()["items"]
+    print(f"Search for 'oil leak' finds: {', '.join(r['form_number'] for r in found) or 'nothing'}")
+    inbox = client.get(f"{hq}/inbox", headers=cluster.auth(**samples.HQ_CLERK)).json()
+    print(f"The HQ clerk's inbox ({inbox['count']} steps, {inbox['overdue']} overdue), oldest deadline first:")
+    for item in inbox["items"][:5]:
+        print(f"  {item['form_number']}  {item['step']:<16} due {(item['due_at'] or '-')[:16]}")
+    events = client.get(f"{hq}/complaints/{quality}/history").json()["events"]
+    print(f"{quality}'s merged history at HQ: {len(events)} events from "
+          f"{', '.join(sorted({e['service'] for e in events}))}")
 
 
 if __name__ == "__main__":

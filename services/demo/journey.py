@@ -11,7 +11,7 @@ from uuid import uuid4
 
 import httpx
 
-from contracts.envelope import ServiceName
+from contracts.envelope import STAGE_SERVICES, ServiceName
 from services.demo import samples
 
 
@@ -130,7 +130,7 @@ def quality_chain(client: httpx.Client, quality_url: str, complaint_id: str, aut
 
 
 def journey(client: httpx.Client, urls: dict[ServiceName, str], complaint_id: str) -> list[tuple[str, dict]]:
-    steps = [(service.value, event) for service in ServiceName
+    steps = [(service.value, event) for service in STAGE_SERVICES
              for event in history(client, urls[service], complaint_id)]
     return sorted(steps, key=lambda step: step[1]["occurred_at"])
 

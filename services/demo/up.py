@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from contracts.envelope import ServiceName
-from services.common.cluster import LocalCluster
+from services.common.cluster import SERVICES, LocalCluster
 from services.common.devbroker import DevBroker, port_in_use
 from services.common.settings import DEFAULT_HTTP_PORTS
 
@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cluster.start()
         print(f"\nbroker   {broker.bootstrap_servers}   (tansu, memory only)")
-        for service in ServiceName:
-            print(f"{service.value:<8} {cluster.url(service)}   docs: {cluster.url(service)}/docs   "
+        for service in SERVICES:
+            print(f"{service.value:<9} {cluster.url(service)}   docs: {cluster.url(service)}/docs   "
                   f"log: {cluster.log_path(service)}")
         print(f"stores   SQLite files in {args.data_dir}/\n\ntokens (8 hours):")
         for user, role, branch, region in DEMO_ROLES:

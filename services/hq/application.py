@@ -23,7 +23,7 @@ from services.common.auth import Principal
 from services.common.causal import merge_records
 from services.common.domain import InvalidCommand, NotFound
 from services.common.readmodel import ReadModelStore
-from services.common.search import BadQuery, postgres_query, sqlite_query
+from services.common.search import BadQuery, postgres_query, searchable, sqlite_query
 from services.hq.domain.model import COMPLAINTS, INBOX, TIMELINE
 
 _FORM_NUMBER = re.compile(FORM_NUMBER_PATTERN)
@@ -139,7 +139,9 @@ class HqQueries:
         if query.received_to is not None:
             where.append("c.received_at < %s")
             params.append(self.store.param("time", query.received_to))
-        if query.q:
+        if query.q is not None and not searchable(query.q):
+            where.append("1 = 0")  # nothing to search for: nothing found
+        elif query.q:
             try:
                 if self.store.postgres:
                     where.append("c.search_tokens_tsv @@ to_tsquery('simple', %s)")

@@ -63,7 +63,8 @@ def create_app(settings: NotifySettings) -> FastAPI:
     app.dispatcher = dispatcher
     parts = ServiceParts(
         app=app, policy=NotifyPolicy(decider),
-        upstreams=[ServiceName.INTAKE, ServiceName.ROUTING, ServiceName.QUALITY, ServiceName.BILLING],
+        upstreams=[ServiceName.INTAKE, ServiceName.ROUTING, ServiceName.QUALITY, ServiceName.BILLING,
+                   ServiceName.ANALYTICS],
         background=[("delivery", dispatcher.run)], reports=[("delivery", dispatcher.report)],
         closers=[dispatcher.close],
     )

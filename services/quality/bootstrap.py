@@ -20,7 +20,9 @@ from services.quality.policies import quality_policy
 def create_app(settings: ServiceSettings) -> FastAPI:
     app = QualityApplication(env=store_env(settings))
     app.evidence = evidence_store_from(settings)  # photos and scans (QUALITY_EVIDENCE_*)
-    # Quality follows its own topic too: an adjudicated defect raises its corrective action (policies.py).
-    parts = ServiceParts(app=app, policy=quality_policy, upstreams=[ServiceName.ROUTING, ServiceName.QUALITY])
+    # Quality follows its own topic too: an adjudicated defect raises its corrective action (policies.py);
+    # and analytics' batch-defect alerts, each of which raises one.
+    parts = ServiceParts(app=app, policy=quality_policy,
+                         upstreams=[ServiceName.ROUTING, ServiceName.QUALITY, ServiceName.ANALYTICS])
     return create_http_app(ServiceRuntime(settings, parts), [router, evidence_router, corrective_router],
                            body_allowances=[evidence_body_allowance(settings)])

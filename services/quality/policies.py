@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from contracts.analytics import BatchDefectAlertRaised
 from contracts.envelope import Actor, Envelope, ServiceName
 from contracts.quality import Determination, QualityAdjudicationRecorded
 from contracts.routing import ComplaintRouted, Destination, DisputeRuled
 from services.common.consumer import UnitOfWork
 from services.common.domain import EventMeta
-from services.quality.domain.corrective import CorrectiveAction, action_id_for_adjudication
+from services.quality.domain.corrective import CorrectiveAction, action_id_for_adjudication, action_id_for_alert
 from services.quality.domain.investigation import QualityInvestigation
 
 QUALITY = Actor.system(ServiceName.QUALITY)
@@ -31,9 +32,14 @@ def quality_policy(event: Envelope, uow: UnitOfWork) -> None:
 
 
 def corrective_policy(event: Envelope, uow: UnitOfWork) -> None:
-    """An adjudication that finds a quality defect raises its corrective action (state raised, owned
-    by the quality department): once per adjudication, however often the event arrives."""
+    """An adjudication that finds a quality defect, and analytics' batch-defect alert, each raise their
+    corrective action (state raised, owned by the quality department): once per adjudication or alert,
+    however often the event arrives (an alert's action is the one the HTTP route would raise)."""
     if isinstance(event, QualityAdjudicationRecorded) and event.determination == Determination.OBVIOUS_QUALITY_DEFECT:
         if uow.get(action_id_for_adjudication(event.adjudication_id)) is None:
             uow.add(CorrectiveAction.from_adjudication(EventMeta.from_upstream(event, QUALITY), event.adjudication_id,
                                                        event.root_cause, event.product))
+    elif isinstance(event, BatchDefectAlertRaised):
+        if uow.get(action_id_for_alert(event.alert_id)) is None:
+            uow.add(CorrectiveAction.from_alert(EventMeta.from_upstream(event, QUALITY), event.alert_id, event.model,
+                                                event.batch_number))

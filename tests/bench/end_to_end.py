@@ -35,7 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from contracts.envelope import ServiceName, branch_of
 from contracts.topics import events_topic
 from services.common import access
-from services.common.cluster import LocalCluster
+from services.common.cluster import SERVICES, LocalCluster
 from services.demo import samples
 from services.demo.journey import dispatch_on_site, upload_photo
 from tests.support import postgres
@@ -305,7 +305,7 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="complaints-bench-"))
-    databases = ({s: postgres.create_database(f"bench_{s.value}") for s in ServiceName}
+    databases = ({s: postgres.create_database(f"bench_{s.value}") for s in SERVICES}
                  if args.store == "postgres" else {})
     try:
         with LocalCluster(workdir, {s: postgres.url_for(db) for s, db in databases.items()},

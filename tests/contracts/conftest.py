@@ -338,6 +338,15 @@ EVENT_PAYLOADS: dict[str, dict[str, Any]] = {
                                            "recipient_user_id": "gm-he", "acknowledge_by": LATER,
                                            "escalated_to": ["mr-sun"],
                                            "escalated_to_role": "management_representative"},
+    # analytics
+    "BatchDefectAlertRaised": {"alert_id": str(OTHER_ID), "model": "KX-200", "batch_number": "B2026-11-03",
+                               "threshold": 2, "window_days": 30, "window_start": "2026-11-20",
+                               "window_end": "2026-12-19", "count": 2, "rules_version": "2026-12-06.1",
+                               "complaints": [
+                                   {"complaint_id": str(OTHER_ID), "form_number": "SH01-20261120-0003",
+                                    "received_at": "2026-11-20T10:00:00+08:00"},
+                                   {"complaint_id": str(COMPLAINT_ID), "form_number": FORM_NUMBER,
+                                    "received_at": T0.isoformat()}]},
 }
 
 COMMAND_PAYLOADS: dict[str, dict[str, Any]] = {

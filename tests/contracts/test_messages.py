@@ -7,7 +7,7 @@ import typing
 
 import pytest
 
-from contracts import billing, corrective, notify, quality, registration, routing
+from contracts import analytics, billing, corrective, notify, quality, registration, routing
 from contracts.envelope import CommandEnvelope, Envelope, ServiceName
 from contracts.registry import (
     COMMAND_CLASSES, COMMAND_TYPES, EVENT_CLASSES, EVENT_TYPES, parse_command, parse_event,
@@ -17,6 +17,7 @@ from contracts.registry import (
 MODULES_OF = {
     ServiceName.INTAKE: {registration}, ServiceName.ROUTING: {routing},
     ServiceName.QUALITY: {quality, corrective}, ServiceName.BILLING: {billing}, ServiceName.NOTIFY: {notify},
+    ServiceName.ANALYTICS: {analytics},
 }
 
 
@@ -38,6 +39,7 @@ def test_registry_holds_the_whole_procedure() -> None:
         "CorrectiveActionSuperseded",
         "ExceptionReportIssued", "ExceptionReportAnswered", "CostRecorded", "SalespersonPenaltyCharged", "CostAllocationRevised",
         "NotificationDelivered", "NotificationDeliveryFailed", "ReceiptAcknowledged", "NotificationAcknowledgementOverdue",
+        "BatchDefectAlertRaised",
     }
     expected_commands = {
         "RegisterComplaint", "FileInternalMemo", "ApproveReply", "RaiseDispute", "CloseComplaint",

@@ -15,9 +15,9 @@ import httpx
 import jwt
 import pytest
 
-from contracts.envelope import ServiceName
+from contracts.envelope import STAGE_SERVICES, ServiceName
 from services.common.auth import AuthSettings
-from services.common.cluster import LocalCluster
+from services.common.cluster import SERVICES, LocalCluster
 from services.common.tokens import mint_token
 from services.demo import samples
 from services.demo.journey import history, wait_for_events
@@ -25,7 +25,7 @@ from services.intake.domain.registration import complaint_id_for
 from tests.e2e.conftest import open_quality_investigation
 
 pytestmark = pytest.mark.e2e
-INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = ServiceName
+INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = STAGE_SERVICES
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -82,7 +82,7 @@ def test_no_token_and_bad_tokens_are_401_and_write_nothing(cluster: LocalCluster
 
 # --- scope: branch A cannot see or act on branch B's complaint ------------------------------------------
 
-@pytest.mark.parametrize("service", list(ServiceName))
+@pytest.mark.parametrize("service", list(STAGE_SERVICES))
 def test_another_branch_s_complaint_is_not_found_at_every_service(cluster: LocalCluster, client: httpx.Client,
                                                                   shanghai_quality: str, service: ServiceName) -> None:
     wait_for_events(client, cluster.url(QUALITY), shanghai_quality, "Opened")
@@ -256,7 +256,7 @@ def test_a_two_mebibyte_body_is_413(cluster: LocalCluster, client: httpx.Client,
 
 
 def test_health_without_a_token_says_only_up(cluster: LocalCluster) -> None:
-    for service in ServiceName:
+    for service in SERVICES:
         response = httpx.get(cluster.url(service) + "/health", timeout=10)
         assert (response.status_code, response.json()) == (200, {"status": "up"})
 

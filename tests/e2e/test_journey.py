@@ -9,7 +9,7 @@ from uuid import UUID
 import httpx
 import pytest
 
-from contracts.envelope import ServiceName
+from contracts.envelope import STAGE_SERVICES, ServiceName
 from services.common.cluster import LocalCluster
 from services.demo import samples
 from services.demo.journey import history, record_determination, wait_for_events
@@ -17,7 +17,7 @@ from services.intake.domain.registration import complaint_id_for
 from tests.e2e.conftest import open_quality_investigation
 
 pytestmark = pytest.mark.e2e
-INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = ServiceName
+INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = STAGE_SERVICES
 #: Who is told along the journey: the customer that the regional manager is coming (the dispatch), then
 #: the customer, the general manager and the management representative of the decision (§4.6, §5.7.2⑸),
 #: and the customer what they owe (billing's statement: nothing, the company bears a defect's costs).
@@ -35,7 +35,7 @@ def journey(cluster: LocalCluster) -> dict:
         assert determination.status_code == 201, determination.text
         wait_for_events(c, cluster.url(NOTIFY), complaint_id, "Recorded", count=len(NOTICES))
         return {"receipt": receipt, "complaint_id": complaint_id,
-                "histories": {s: history(c, cluster.url(s), complaint_id) for s in ServiceName}}
+                "histories": {s: history(c, cluster.url(s), complaint_id) for s in STAGE_SERVICES}}
 
 
 def test_a_quality_complaint_travels_through_all_five_services(journey: dict) -> None:

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from contracts.envelope import ServiceName
+from contracts.envelope import STAGE_SERVICES, ServiceName
 from contracts.topics import INTAKE_COMMAND_RESULTS_TOPIC, INTAKE_COMMANDS_TOPIC, PARTITIONS
 from services.common import access
 from services.common.cluster import LocalCluster
@@ -30,7 +30,7 @@ from services.demo.journey import dispatch_on_site, history, record_determinatio
 from services.intake.domain.registration import complaint_id_for
 
 pytestmark = pytest.mark.e2e
-INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = ServiceName
+INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = STAGE_SERVICES
 
 HQ = samples.HQ_CLERK
 SUPERVISOR = {"user": "sup-qian", "role": "supervisor"}

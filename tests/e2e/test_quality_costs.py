@@ -28,14 +28,14 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from contracts.envelope import ServiceName
+from contracts.envelope import STAGE_SERVICES, ServiceName
 from services.common.cluster import LocalCluster
 from services.demo import samples
 from services.demo.journey import dispatch_on_site, history, upload_photo, wait_for, wait_for_events
 from tests.e2e.test_procedure import HQ, Walk, walk_all
 
 pytestmark = pytest.mark.e2e
-INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = ServiceName
+INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = STAGE_SERVICES
 
 DIRECTOR = {"user": "md-sun", "role": "marketing_director"}
 HQ_RM = {"user": "hqrm-zhou", "role": "hq_regional_manager"}

@@ -22,8 +22,8 @@ from uuid import NAMESPACE_URL, uuid5
 import httpx
 import pytest
 
-from contracts.envelope import ServiceName
-from services.common.cluster import LocalCluster
+from contracts.envelope import STAGE_SERVICES, ServiceName
+from services.common.cluster import SERVICES, LocalCluster
 from services.common.devbroker import DevBroker
 from services.common.republish import service_application
 from services.common.settings import ServiceSettings
@@ -33,7 +33,7 @@ from tests.support import postgres
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.faults
-INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = ServiceName
+INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = STAGE_SERVICES
 N = 200
 
 #: The notices of one complaint: the customer told of the on-site visit (the dispatch), then the
@@ -67,7 +67,7 @@ class Faults:
 
     def __init__(self, workdir: Path):
         self.workdir = workdir
-        self.databases = {s: postgres.create_database(f"faults_{s.value}") for s in ServiceName}
+        self.databases = {s: postgres.create_database(f"faults_{s.value}") for s in SERVICES}
         self.proxy = TcpProxy("127.0.0.1", 5432).start()
         urls = {s: postgres.url_for(db) for s, db in self.databases.items()}
         base, _, name = urls[BILLING].rpartition("/")

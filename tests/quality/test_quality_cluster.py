@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from contracts.envelope import ServiceName
-from services.common.cluster import LocalCluster
+from contracts.envelope import STAGE_SERVICES, ServiceName
+from services.common.cluster import SERVICES, LocalCluster
 from services.demo import samples
 from services.demo.journey import (
     dispatch_on_site, history, quality_chain, record_determination, wait_for, wait_for_events,
@@ -19,12 +19,12 @@ from services.demo.journey import (
 from tests.support import postgres
 
 pytestmark = pytest.mark.e2e
-INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = ServiceName
+INTAKE, ROUTING, QUALITY, BILLING, NOTIFY = STAGE_SERVICES
 
 
 @pytest.fixture(scope="module")
 def cluster(postgres_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    databases = {service: postgres.create_database(f"qchain_{service.value}") for service in ServiceName}
+    databases = {service: postgres.create_database(f"qchain_{service.value}") for service in SERVICES}
     try:
         with LocalCluster(tmp_path_factory.mktemp("qchain"),
                           {s: postgres.url_for(db) for s, db in databases.items()}) as running:

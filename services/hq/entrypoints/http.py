@@ -7,10 +7,11 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from contracts.billing import SignedMoney
+from contracts.envelope import FORM_NUMBER_PATTERN
 from services.common.access import authorize
 from services.common.auth import CurrentPrincipal
 from services.common.http import error_responses
@@ -165,6 +166,11 @@ class MergedHistory(BaseModel):
 
 
 READ_RESPONSES = error_responses(404, 422)
+UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+#: A complaint's id (a UUID) or its form number: the number the customer is given finds it as directly.
+Ref = Annotated[str, Path(pattern=f"^({UUID_PATTERN}|{FORM_NUMBER_PATTERN[1:-1]})$", max_length=40,
+                          description="The complaint's id (UUID) or its form number",
+                          examples=["SH01-20261125-0001"])]
 
 
 @router.get("/complaints", response_model=ComplaintPage, responses=error_responses(422))
@@ -193,7 +199,7 @@ async def list_complaints(
 
 
 @router.get("/complaints/{ref}", response_model=ComplaintDetail, responses=READ_RESPONSES)
-async def complaint(ref: str, request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+async def complaint(ref: Ref, request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
     """One complaint, by its id or its form number: where it stands, who must act by when, its
     deadlines, costs and corrective actions."""
     authorize(principal, READ)
@@ -201,7 +207,7 @@ async def complaint(ref: str, request: Request, principal: CurrentPrincipal) -> 
 
 
 @router.get("/complaints/{ref}/history", response_model=MergedHistory, responses=READ_RESPONSES)
-async def history(ref: str, request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+async def history(ref: Ref, request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
     """The merged history of one complaint across every service: each event with its time, actor,
     service and what changed, in causal order (each after the event that caused it)."""
     authorize(principal, READ)

@@ -1,0 +1,167 @@
+"""HQ's projection, pure (rows in memory): what each fact does to the complaint, its inbox and its
+timeline, and that the rows do not depend on which service's topic delivered first (rule 8)."""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from contracts.envelope import Envelope
+from contracts.registry import EVENT_TYPES
+from services.common.access import rules
+from services.hq.domain.model import SCHEMA
+from services.hq.domain.projection import Projector
+from tests.contracts.conftest import DEADLINE, LATER, T0, event_data
+
+TABLES = {t.name: t for t in SCHEMA.tables}
+
+
+class MemoryRows:
+    """The unit of work's three calls over dicts (what RowWork does over a database)."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = defaultdict(dict)
+
+    def get(self, table: str, key: Any) -> dict[str, Any] | None:
+        row = self.tables[table].get(key if isinstance(key, tuple) else (key,))
+        return copy.deepcopy(row)
+
+    def put(self, table: str, row: dict[str, Any]) -> None:
+        assert set(row) <= set(TABLES[table].names), set(row) - set(TABLES[table].names)
+        self.tables[table][tuple(row[c] for c in TABLES[table].key)] = copy.deepcopy(row)
+
+    def delete(self, table: str, key: Any) -> None:
+        self.tables[table].pop(key if isinstance(key, tuple) else (key,), None)
+
+    def complaint(self) -> dict[str, Any]:
+        [row] = self.tables["complaints"].values()
+        return row
+
+
+PROJECT = Projector(rules().region_of)
+_counter = iter(range(1, 10**6))
+
+
+def event(name: str, **overrides: Any) -> Envelope:
+    n = next(_counter)
+    data = event_data(EVENT_TYPES[name], event_id=f"55555555-5555-4555-8555-{n:012d}", **overrides)
+    data.setdefault("notification_id", n)
+    return EVENT_TYPES[name].model_validate(data | {"notification_id": overrides.get("notification_id", n)})
+
+
+def run(*events: Envelope) -> MemoryRows:
+    rows = MemoryRows()
+    for e in events:
+        PROJECT(e, rows)
+    return rows
+
+
+def test_every_event_of_every_service_projects_and_lands_on_the_timeline_once() -> None:
+    events = [event(name) for name in sorted(EVENT_TYPES)]
+    rows = run(*events, *events)  # each twice: the timeline is keyed by event id
+    assert len(rows.tables["timeline"]) == len(EVENT_TYPES)
+    assert rows.complaint()["form_number"] == "SH01-20261125-0001" and rows.complaint()["region"] == "EAST"
+
+
+def test_a_registration_fills_the_row_and_its_search_tokens() -> None:
+    row = run(event("ComplaintRegistered")).complaint()
+    assert (row["subject"], row["stage"], row["branch"], row["customer_name"]) == (
+        "product_quality", "registered", "SH01", "华东机械有限公司")
+    assert "华东" in row["search_tokens"].split() and "kx" in row["search_tokens"].split()
+
+
+def test_withdrawal_at_intake_wins_over_what_routing_says_whichever_arrives_first() -> None:
+    awaited = event("ActionsAwaited")
+    withdrawn = event("ComplaintWithdrawn")
+    assert run(awaited, withdrawn).complaint()["stage"] == "withdrawn"
+    assert run(withdrawn, awaited).complaint()["stage"] == "withdrawn"
+
+
+def test_the_inbox_holds_exactly_the_steps_routing_awaits_now() -> None:
+    two = event("ActionsAwaited", actions=[
+        {"step": "memo-dispatch", "role": "hq_clerk", "due_at": LATER, "deadline_kind": "memo_dispatch"},
+        {"step": "handler", "role": "hq_clerk"}])
+    one = event("ActionsAwaited", state="awaiting_approval", actions=[{"step": "approval", "role": "supervisor"}])
+    rows = run(two)
+    assert sorted(i["step"] for i in rows.tables["inbox"].values()) == ["handler", "memo-dispatch"]
+    for e in (one,):
+        PROJECT(e, rows)
+    assert [i["step"] for i in rows.tables["inbox"].values()] == ["approval"]
+    assert rows.complaint()["stage"] == "awaiting_approval"
+    PROJECT(event("ActionsAwaited", state="closed", actions=[]), rows)
+    assert rows.tables["inbox"] == {}
+
+
+def test_a_missed_deadline_is_overdue_until_met_and_the_next_one_is_the_earliest_open() -> None:
+    rows = run(event("DeadlineSet"), event("DeadlineMissed"))
+    row = rows.complaint()
+    assert row["missed_open"] == 1 and row["deadlines_missed"] == 1 and row["next_due_kind"] == DEADLINE["kind"]
+    PROJECT(event("DeadlineMet", deadline=DEADLINE, completed_at=LATER), rows)
+    row = rows.complaint()
+    assert (row["missed_open"], row["next_due_at"], row["open_deadlines"]) == (0, None, {})
+
+
+def test_costs_are_billing_s_totals_by_payer_and_the_customer_owes_what_billing_states() -> None:
+    row = run(event("CostEntriesBooked"), event("CustomerChargesStated")).complaint()
+    booked = EVENT_TYPES["CostEntriesBooked"].model_validate(event_data(EVENT_TYPES["CostEntriesBooked"]))
+    totals = {t.payer.value: t.amount for t in booked.by_payer}
+    assert row["cost_company"] == totals.get("company", Decimal("0.00"))
+    assert row["cost_customer"] == totals.get("customer", Decimal("0.00"))
+    assert row["amount_owed"] == EVENT_TYPES["CustomerChargesStated"].model_validate(
+        event_data(EVENT_TYPES["CustomerChargesStated"])).amount_owed
+
+
+def test_a_phone_task_waits_in_the_clerk_s_inbox_until_acknowledged() -> None:
+    notice = event("NotificationRecorded", targets=[{"channel": "phone_task", "address": "clerk-li"}],
+                   mandatory=False, acknowledge_by=None)
+    rows = run(notice)
+    [task] = rows.tables["inbox"].values()
+    assert (task["step"], task["assignee"], task["role"]) == ("phone-customer", "clerk-li", "branch_clerk")
+    PROJECT(event("ReceiptAcknowledged"), rows)
+    assert rows.tables["inbox"] == {} and rows.complaint()["notices"] == 1
+
+
+# --- order independence ------------------------------------------------------------------------------
+
+def _journey() -> dict[str, list[Envelope]]:
+    """One complaint's facts, per producing service, each service's in its own order."""
+    later = (T0 + timedelta(hours=5)).isoformat()
+    return {
+        "intake": [event("ComplaintRegistered"), event("ReadBackConfirmed")],
+        "routing": [
+            event("ComplaintClassified"), event("ActionsAwaited"), event("DeadlineSet"), event("DeadlineMissed"),
+            event("OverdueHandlingEscalated"), event("HandlerAssigned"),
+            event("ActionsAwaited", state="awaiting_customer_reply",
+                  actions=[{"step": "customer-reply", "role": "branch_clerk", "branch": "SH01"}]),
+            event("DeadlineMet", deadline=DEADLINE, completed_at=later), event("CustomerReplied"),
+            event("SatisfactionFollowUpRecorded"), event("ComplaintClosed"),
+            event("ActionsAwaited", state="closed", actions=[])],
+        "quality": [event("QualityInvestigationOpened"), event("OnSiteDeterminationRecorded")],
+        "billing": [event("CostEntriesBooked"), event("CustomerChargesStated")],
+        "notify": [event("NotificationRecorded", targets=[{"channel": "phone_task", "address": "clerk-li"}]),
+                   event("ReceiptAcknowledged")],
+    }
+
+
+JOURNEY = _journey()
+REFERENCE = run(*[e for service in JOURNEY.values() for e in service]).tables
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(sorted(JOURNEY)), min_size=sum(map(len, JOURNEY.values())),
+                max_size=sum(map(len, JOURNEY.values()))))
+def test_any_interleaving_of_the_services_topics_gives_the_same_rows(order: list[str]) -> None:
+    queues = {service: list(events) for service, events in JOURNEY.items()}
+    sequence: list[Envelope] = []
+    for service in order:  # take the next event of that service, or of the first that has one left
+        source = service if queues[service] else next(s for s in sorted(queues) if queues[s])
+        sequence.append(queues[source].pop(0))
+    assert run(*sequence).tables == REFERENCE
+    row = next(iter(REFERENCE["complaints"].values()))
+    assert row["stage"] == "closed" and row["missed_open"] == 0 and REFERENCE["inbox"] == {}
