@@ -19,7 +19,7 @@ if [ -n "${KAFKA_COMMAND_CONFIG:-}" ]; then
 fi
 
 topics=()
-for service in intake routing quality billing notify; do
+for service in intake routing quality billing notify analytics; do
   topics+=("complaints.$service.events" "complaints.$service.events.dlq")
 done
 

@@ -4,4 +4,6 @@ CREATE DATABASE complaints_intake;
 CREATE DATABASE complaints_routing;
 CREATE DATABASE complaints_quality;
 CREATE DATABASE complaints_billing;
+CREATE DATABASE complaints_hq;
+CREATE DATABASE complaints_analytics;
 CREATE DATABASE complaints_notify;

@@ -230,6 +230,42 @@ def history(ref: Annotated[str, typer.Argument(help="The complaint's form number
     out.print(table)
 
 
+# --- tamper evidence ------------------------------------------------------------------------------------
+
+@app.command()
+def verify(service: Annotated[list[ServiceName] | None, typer.Option(
+               "--service", help="Only this service's store (repeatable); default: every service")] = None,
+           as_json: JsonOption = False) -> None:
+    """Check every service's store against its hash chain: each stored event must match the hash that
+    commits to it and to the one before it. Names the first broken link (exit 1), or each store's head."""
+    from services.cli import stores
+    from services.common.chain import verify as verify_chain
+    results = []
+    for name in service or list(ServiceName):
+        app_ = stores.open_app(name)
+        try:
+            report = verify_chain(app_)
+        finally:
+            app_.close()
+        broken = report.first_break
+        results.append({"service": name.value, "ok": report.ok, "checked": report.checked, "head_id": report.head_id,
+                        "head_hash": report.head_hash,
+                        "break": None if broken is None else {"kind": broken.kind.value,
+                                                              "notification_id": broken.notification_id,
+                                                              "message": broken.message}})
+    if _json_wanted(as_json):
+        _print_json(results)
+    else:
+        table = Table("store", "events checked", "head", "first broken link")
+        for r in results:
+            table.add_row(r["service"], str(r["checked"]), f"{r['head_id']} {r['head_hash'][:16]}…",
+                          "[green]none[/green]" if r["ok"] else f"[red]{r['break']['message']}[/red]")
+        out.print(table)
+    bad = [r for r in results if not r["ok"]]
+    if bad:
+        raise fail("; ".join(f"{r['service']}: {r['break']['message']}" for r in bad))
+
+
 # --- the archive dossier and the monthly report --------------------------------------------------------
 
 class Format(StrEnum):

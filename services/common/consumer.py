@@ -119,8 +119,9 @@ class Target(Protocol):
     def position(self, tracking: str) -> int:
         """The last upstream notification id processed on this tracking name (0: none)."""
 
-    def begin(self) -> Any:
-        """A fresh unit of work for one batch."""
+    def begin(self, keys: Sequence[bytes | None] = ()) -> Any:
+        """A fresh unit of work for one batch (`keys`: the batch's message keys, complaint ids, for a
+        target that loads what they name in one go)."""
 
     def apply(self, event: Envelope, work: Any) -> None:
         """Apply one event to the unit of work; raise to refuse it (it is dead-lettered)."""
@@ -141,7 +142,7 @@ class ServiceTarget:
     def position(self, tracking: str) -> int:
         return self.app.recorder.max_tracking_id(tracking) or 0
 
-    def begin(self) -> UnitOfWork:
+    def begin(self, keys: Sequence[bytes | None] = ()) -> UnitOfWork:
         return UnitOfWork(self.app)
 
     def apply(self, event: Envelope, work: UnitOfWork) -> None:
@@ -407,7 +408,7 @@ class ChainConsumer:
         position = self.target.position(name)
         refused: dict[int, Rejected] = {}  # by offset: refused by the domain or the policy
         while True:  # start again without a refused event, so nothing half-applied stays
-            plan = Plan(self.target.begin(), position, position)
+            plan = Plan(self.target.begin([item.record.key for item in inbound]), position, position)
             pending: list[Inbound] = []
             for item in inbound:
                 reason = self._unchained(topic, item)

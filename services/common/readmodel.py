@@ -52,7 +52,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "money": ("bigint", "INTEGER"),  # whole fen
     "time": ("timestamptz", "TEXT"),
     "date": ("date", "TEXT"),
-    "json": ("jsonb", "TEXT"),
+    "json": ("text", "TEXT"),  # read back in Python only: no jsonb parse on every write
 }
 REBUILD_PREFIX = "next_"
 _RETIRED_PREFIX = "old_"
@@ -322,8 +322,10 @@ class ReadModelStore:
     def fts_name(self, table: str) -> str:
         return f"{self.name(table)}_fts"
 
-    def create(self) -> None:
-        """Create what is missing (idempotent), and check the shape's version."""
+    def create(self, defer_indexes: bool = False) -> None:
+        """Create what is missing (idempotent), and check the shape's version. `defer_indexes`
+        (a rebuild's fresh tables, PostgreSQL): the secondary indexes are built by `build_indexes`
+        once the rows are in, which is much faster than keeping them up to date row by row."""
         int_type = KINDS["int"][0 if self.postgres else 1]
         with self.transaction() as cur:
             if self.postgres:
@@ -331,10 +333,20 @@ class ReadModelStore:
             cur.execute(f"CREATE TABLE IF NOT EXISTS {self.name('positions')} (tracking TEXT PRIMARY KEY, "
                         f"position {int_type} NOT NULL)")
             cur.execute(f"CREATE TABLE IF NOT EXISTS {self.name('meta')} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            deferred = []
             for table in self.schema.tables:
                 if not self._table_exists(cur, self.name(table.name)):
-                    for statement in self.ddl(table, uuid.uuid4().hex[:10]):
+                    token = uuid.uuid4().hex[:10]
+                    statements = self.ddl(table, token)
+                    if defer_indexes and self.postgres:
+                        deferred += statements[1:]
+                        statements = statements[:1]
+                    for statement in statements:
                         cur.execute(statement)
+            if deferred:
+                cur.execute(f"INSERT INTO {self.name('meta')} (key, value) VALUES ({self.ph}, {self.ph}) "
+                            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                            ("deferred_indexes", json.dumps(deferred)))
             cur.execute(f"SELECT value FROM {self.name('meta')} WHERE key = 'schema_version'")
             row = cur.fetchone()
             if row is None:
@@ -344,6 +356,15 @@ class ReadModelStore:
                 raise SchemaChanged(
                     f"read model {self.schema.name} holds shape v{row['value']}, this code writes "
                     f"v{self.schema.version}: rebuild it (complaints replay {self.schema.name} --from-beginning)")
+
+    def build_indexes(self) -> None:
+        """Build the indexes `create(defer_indexes=True)` left for later."""
+        with self.transaction() as cur:
+            cur.execute(f"SELECT value FROM {self.name('meta')} WHERE key = 'deferred_indexes'")
+            row = cur.fetchone()
+            for statement in json.loads(row["value"]) if row else []:
+                cur.execute(statement)
+            cur.execute(f"DELETE FROM {self.name('meta')} WHERE key = 'deferred_indexes'")
 
     def exists(self) -> bool:
         with self.transaction(write=False) as cur:
@@ -487,10 +508,18 @@ class ReadModelStore:
                 others = [c for c in columns if c not in table.key]
                 update = (f"DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in others)}" if others
                           else "DO NOTHING")
-                cur.executemany(
-                    f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join([self.ph] * len(columns))}) "
-                    f"ON CONFLICT ({', '.join(table.key)}) {update}",
-                    [[_to_db(kinds[c], row[c], self.postgres) for c in columns] for row in kept])
+                values = [[_to_db(kinds[c], row[c], self.postgres) for c in columns] for row in kept]
+                one = f"({', '.join([self.ph] * len(columns))})"
+                head = f"INSERT INTO {name} ({', '.join(columns)}) VALUES "
+                tail = f" ON CONFLICT ({', '.join(table.key)}) {update}"
+                if not self.postgres:  # in-process: executemany is as fast as it gets
+                    cur.executemany(head + one + tail, values)
+                    continue
+                # PostgreSQL: many rows per statement (one round trip), within its 65535 parameters.
+                per = max(1, min(1000, 60000 // len(columns)))
+                for start in range(0, len(values), per):
+                    chunk = values[start:start + per]
+                    cur.execute(head + ", ".join([one] * len(chunk)) + tail, [v for row in chunk for v in row])
 
     def swap_into(self, live: ReadModelStore) -> None:
         """Put this (rebuilt) model's tables in the place of `live`'s, in one transaction that waits
@@ -570,18 +599,26 @@ class Cursor:
 
 
 class ReadModelTarget:
-    """A read model as a consumer's target: the projector changes rows of a `RowWork`."""
+    """A read model as a consumer's target: the projector changes rows of a `RowWork`. The rows of the
+    batch's complaints (messages are keyed by complaint id) are loaded in one query first, from each
+    table keyed by `complaint_id` alone."""
 
     def __init__(self, store: ReadModelStore, projector: Any, name: str | None = None):
         self.store = store
         self.projector = projector
         self.name = name or store.schema.name
+        self.by_complaint = [t.name for t in store.schema.tables if t.key == ("complaint_id",)]
 
     def position(self, tracking: str) -> int:
         return self.store.position(tracking)
 
-    def begin(self) -> RowWork:
-        return RowWork(self.store)
+    def begin(self, keys: Sequence[bytes | None] = ()) -> RowWork:
+        work = RowWork(self.store)
+        ids = {k.decode("utf-8", "replace") for k in keys if k}
+        if ids:
+            for table in self.by_complaint:
+                work.prefetch(table, ids)
+        return work
 
     def apply(self, event: Any, work: RowWork) -> None:
         self.projector(event, work)

@@ -158,8 +158,11 @@ async def rebuild(live: ReadModelStore, projector: Any, upstreams: Sequence[Serv
     """A fresh copy of the model (`next_` tables) built from the beginning of the topics."""
     rebuilt = live.sibling(REBUILD_PREFIX)
     await asyncio.to_thread(rebuilt.drop)
-    await asyncio.to_thread(rebuilt.create)
+    await asyncio.to_thread(rebuilt.create, True)
     report = await project(rebuilt, projector, upstreams, bootstrap, name, progress)
+    started = time.perf_counter()
+    await asyncio.to_thread(rebuilt.build_indexes)
+    report.seconds += time.perf_counter() - started
     return rebuilt, report
 
 

@@ -2,7 +2,8 @@
 
 PostgreSQL when the service has a database URL (its own database, created if missing),
 a SQLite file of its own otherwise. The application uses a process recorder, so new
-events and the upstream position they came from are saved in one transaction.
+events and the upstream position they came from are saved in one transaction, and with
+them the rows of the store's hash chain (services.common.chain: tamper evidence).
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from uuid import UUID
 import psycopg
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import JSONTranscoder, Recording, Tracking, Transcoding
+from eventsourcing.postgres import PostgresRecorder
+from eventsourcing.utils import get_topic
 from pydantic import BaseModel
 
 from contracts.envelope import ServiceName
+from services.common.chain import ChainedPostgresProcessRecorder, ChainedSQLiteProcessRecorder
 from services.common.publishing import check_publishable
 from services.common.settings import ServiceSettings
 
@@ -109,7 +113,7 @@ class ServiceApplication(Application[UUID]):
 
     @property
     def is_postgres(self) -> bool:
-        return type(self.recorder).__module__.startswith("eventsourcing.postgres")
+        return isinstance(self.recorder, PostgresRecorder)
 
 
 def postgres_params(url: str) -> dict[str, str]:
@@ -153,13 +157,14 @@ def ensure_postgres_database(url: str) -> None:
 
 
 def store_env(settings: ServiceSettings) -> dict[str, str]:
-    """The `eventsourcing` environment for one service's store."""
+    """The `eventsourcing` environment for one service's store (with its hash chain: services.common.chain)."""
     env = {"SINGLE_ROW_TRACKING": "y", "MAX_MESSAGE_BYTES": str(settings.max_message_bytes)}
     if settings.database_url:
         ensure_postgres_database(settings.database_url)
         p = postgres_params(settings.database_url)
         env |= {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PROCESS_RECORDER_TOPIC": get_topic(ChainedPostgresProcessRecorder),
             "POSTGRES_DBNAME": p["dbname"],
             "POSTGRES_HOST": p["host"],
             "POSTGRES_PORT": p["port"],
@@ -175,6 +180,7 @@ def store_env(settings: ServiceSettings) -> dict[str, str]:
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         env |= {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PROCESS_RECORDER_TOPIC": get_topic(ChainedSQLiteProcessRecorder),
             "SQLITE_DBNAME": str(settings.sqlite_path),
             "SQLITE_LOCK_TIMEOUT": "30",
         }

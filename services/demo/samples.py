@@ -42,15 +42,21 @@ def a_phone() -> str:
     return f"+86 21 {uuid4().int % 10**8:08d}"
 
 
+def a_batch() -> str:
+    """A batch number of its own: samples of one batch would raise analytics' batch-defect alert (three
+    within 30 days); a test about alerts gives the same batch on purpose."""
+    return f"B2026-{uuid4().int % 10**6:06d}"
+
+
 def quality_complaint(branch: str = "SH01", customer: str = "Shanghai Hengda Machinery Co.",
-                      phone: str | None = None) -> dict[str, Any]:
+                      phone: str | None = None, batch: str | None = None) -> dict[str, Any]:
     today = date.today()
     return _complaint(
         branch, "phone", "product_quality", "general",
         {"name": customer, "contact_person": "Mr. Zhao", "phone": phone or a_phone(),
          "address": "88 Pudong Ave, Shanghai"},
         "Gearbox housing cracked on arrival; oil leaking at the seam.",
-        product={"model": "GX-200", "batch_number": "B2026-1107", "quantity": 2,
+        product={"model": "GX-200", "batch_number": batch or a_batch(), "quantity": 2,
                  "order_date": str(today - timedelta(days=20)),
                  "shipping_date": str(today - timedelta(days=12)),
                  "arrival_date": str(today - timedelta(days=9))},

@@ -27,8 +27,8 @@ MONTH = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
 
 
 def register(cluster: LocalCluster, client: httpx.Client, batch: str, branch: str = "SH01") -> dict[str, Any]:
-    body = samples.quality_complaint(branch=branch, customer=f"Customer {uuid4().hex[:6]}")
-    body["product"] = body["product"] | {"model": "GX-900", "batch_number": batch}
+    body = samples.quality_complaint(branch=branch, customer=f"Customer {uuid4().hex[:6]}", batch=batch)
+    body["product"] = body["product"] | {"model": "GX-900"}
     receipt = client.post(f"{cluster.url(INTAKE)}/complaints", json=body,
                           headers=cluster.auth(**samples.clerk_of(branch)))
     assert receipt.status_code == 201, receipt.text

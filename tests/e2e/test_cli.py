@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import psycopg
 import pytest
 
 from contracts.envelope import STAGE_SERVICES, ServiceName
@@ -214,3 +215,29 @@ def test_report_writes_the_month_as_html_csv_and_xlsx(cluster: LocalCluster, clo
     assert (tmp_path / f"complaints-report-{month}.xlsx").stat().st_size > 0
     bad = complaints(cluster, "report", "2026-13")
     assert bad.returncode == 1 and "month" in bad.stderr
+
+
+def test_verify_finds_every_store_intact_then_names_the_row_edited_behind_its_back(
+        cluster: LocalCluster, closed: dict[str, Any]) -> None:
+    intact = complaints(cluster, "verify", "--json")
+    assert intact.returncode == 0, intact.stderr + intact.stdout
+    stores = {r["service"]: r for r in json.loads(intact.stdout)}
+    assert set(stores) == {s.value for s in ServiceName} and all(r["ok"] for r in stores.values())
+    assert stores["routing"]["checked"] > 0
+    # Edit one of the closed complaint's events at routing directly in PostgreSQL (a trailing space: the
+    # event still reads, so only the chain can tell), then put it back.
+    history = json.loads(complaints(cluster, "history", closed["walk"].id, "--json").stdout)["events"]
+    target = next(e["notification_id"] for e in history if e["service"] == "routing"
+                  and (e["published_as"] or e["event_type"]) == "HandlerAssigned")
+    with psycopg.connect(cluster.database_urls[ServiceName.ROUTING], autocommit=True) as conn:
+        conn.execute("UPDATE routing_events SET state = state || ' '::bytea WHERE notification_id = %s", (target,))
+        try:
+            edited = complaints(cluster, "verify", "--service", "routing", "--json")
+        finally:
+            conn.execute("UPDATE routing_events SET state = substring(state FROM 1 FOR length(state) - 1) "
+                         "WHERE notification_id = %s", (target,))
+    assert edited.returncode == 1
+    [report] = json.loads(edited.stdout)
+    assert report["break"]["kind"] == "edited" and report["break"]["notification_id"] == target
+    assert f"event {target}" in edited.stderr
+    assert complaints(cluster, "verify", "--service", "routing").returncode == 0

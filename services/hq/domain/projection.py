@@ -354,8 +354,7 @@ def summary(event: Envelope) -> str:
 
 def changes(event: Envelope) -> dict[str, Any]:
     """The event's own fields (not the envelope's), texts and lists cut to a bounded size."""
-    data = to_jsonable_python(event.model_dump(exclude=_ENVELOPE), fallback=str)
-    return _bounded(data)
+    return _bounded(event.model_dump(mode="json", exclude=_ENVELOPE))
 
 
 def _bounded(value: Any) -> Any:

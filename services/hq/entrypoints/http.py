@@ -4,11 +4,12 @@ inbox, and a complaint's merged history across the services. Read only; scoped t
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from contracts.billing import SignedMoney
 from contracts.envelope import FORM_NUMBER_PATTERN
@@ -22,7 +23,20 @@ router = APIRouter(tags=["hq"])
 READ = "hq.complaint.read"
 INBOX = "hq.inbox.read"
 
-Filter = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.\-\u4e00-\u9fff]+$")]
+#: An exact-match filter (a code, a user id, a model or batch number): any text, compared as it is.
+Filter = Annotated[str | None, Query(max_length=64)]
+_ISO_START = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
+
+
+def _iso_only(value: object) -> object:
+    """A time in a query is ISO 8601 text with its offset, never a number of seconds (which pydantic's lax
+    mode would take as a Unix time)."""
+    if not isinstance(value, str) or not _ISO_START.match(value):
+        raise ValueError("give an ISO 8601 date and time with its offset, e.g. 2026-11-25T09:00:00+08:00")
+    return value
+
+
+Moment = Annotated[AwareDatetime | None, BeforeValidator(_iso_only)]
 
 
 def _queries(request: Request) -> HqQueries:
@@ -182,8 +196,8 @@ async def list_complaints(
     channel: Filter = None, stage: Filter = None, quality_stage: Filter = None, handler: Filter = None,
     product_model: Filter = None, batch_number: Filter = None, determination: Filter = None,
     overdue: bool | None = None, serious: bool | None = None,
-    received_from: Annotated[AwareDatetime | None, Query(description="Received at or after")] = None,
-    received_to: Annotated[AwareDatetime | None, Query(description="Received before")] = None,
+    received_from: Annotated[Moment, Query(description="Received at or after")] = None,
+    received_to: Annotated[Moment, Query(description="Received before")] = None,
     sort: Annotated[Literal[tuple(f"{d}{s}" for s in SORTS for d in ("", "-"))],  # type: ignore[valid-type]
                     Query(description="The order; - in front for descending")] = "-received_at",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
