@@ -21,7 +21,8 @@ from contracts.topics import events_topic
 from services.common.cluster import LocalCluster
 from services.common.settings import ReadSide
 from services.demo import samples
-from services.demo.journey import wait_for
+from services.demo.journey import record_determination, wait_for
+from tests.e2e.conftest import open_quality_investigation
 from tests.e2e.test_procedure import Walk, complaint, policy_within_regional_authority
 
 pytestmark = pytest.mark.e2e
@@ -164,3 +165,18 @@ def test_the_inbox_shows_the_hq_clerk_the_handler_to_name_on_the_open_complaint(
     dues = [i["due_at"] for i in hq_clerk["items"] if i["due_at"] is not None]
     assert dues == sorted(dues)
     assert all(i["complaint_id"] != beijing["complaint_id"] for i in clerk["items"])
+
+
+def test_the_inbox_shows_quality_s_next_step_once_the_determination_is_recorded(cluster: LocalCluster) -> None:
+    receipt = open_quality_investigation(cluster)
+    cid = receipt["complaint_id"]
+    with httpx.Client(timeout=15) as c:
+        determined = record_determination(c, cluster.url(ServiceName.QUALITY), cid, cluster.auth(**samples.MANAGER))
+        assert determined.status_code == 201, determined.text
+
+        def steps(who: dict[str, str]) -> set[str]:
+            items = hq_get(c, cluster, "/inbox", who).json()["items"]
+            return {i["step"] for i in items if i["complaint_id"] == cid}
+        wait_for(lambda: "defective-product-form" in steps(samples.MANAGER), 60, "the form in the manager's inbox")
+        assert "on-site-determination" not in steps(samples.MANAGER)
+        assert steps(samples.clerk_of("BJ02")) == set()

@@ -165,3 +165,61 @@ def test_any_interleaving_of_the_services_topics_gives_the_same_rows(order: list
     assert run(*sequence).tables == REFERENCE
     row = next(iter(REFERENCE["complaints"].values()))
     assert row["stage"] == "closed" and row["missed_open"] == 0 and REFERENCE["inbox"] == {}
+
+
+def _inbox(rows: MemoryRows) -> list[tuple[str, str, str]]:
+    return sorted((i["source"].split(":")[0], i["step"], i["role"]) for i in rows.tables["inbox"].values())
+
+
+def test_quality_s_steps_follow_its_chain_and_replace_routing_s_placeholder() -> None:
+    with_quality = event("ActionsAwaited", state="with_quality", actions=[
+        {"step": "on-site-determination", "role": "regional_manager", "region": "EAST"},
+        {"step": "handler", "role": "hq_clerk"}])
+    rows = run(with_quality, event("QualityInvestigationOpened"))
+    assert ("routing", "on-site-determination", "regional_manager") in _inbox(rows)
+    steps = [
+        (event("OnSiteDeterminationRecorded", determination="obvious_quality_defect", misuse_resolution=None),
+         ("quality", "defective-product-form", "regional_manager")),
+        (event("DefectiveProductFormFiled"), ("quality", "defective-product-form-approval", "marketing_director")),
+        (event("DefectiveProductFormApproved", stage="marketing_director", approver="MD Sun",
+               approver_role="marketing_director", product_return=None),
+         ("quality", "defective-product-form-approval", "hq_regional_manager")),
+        (event("DefectiveProductFormApproved", stage="hq_regional_manager"),
+         ("quality", "defective-product-form-forwarding", "hq_clerk")),
+        (event("DefectiveProductFormForwarded", product_return=True), ("quality", "product-return", "regional_manager")),
+        (event("ProductReturnRequested"), ("quality", "product-return-shipment", "regional_manager")),
+        (event("ProductReturnShipped"), ("quality", "product-receipt", "quality_department")),
+        (event("ProductReceived"), ("quality", "adjudication", "quality_department")),
+        (event("QualityAdjudicationRecorded"), ("quality", "quality-decision-approval", "hq_regional_manager")),
+        (event("QualityDecisionRejected"), ("quality", "adjudication", "quality_department")),
+    ]
+    for e, expected in steps:
+        PROJECT(e, rows)
+        assert _inbox(rows) == sorted([("routing", "handler", "hq_clerk"), expected]), e.event_type
+    PROJECT(event("QualityDecisionApproved"), rows)
+    assert _inbox(rows) == [("routing", "handler", "hq_clerk")]
+
+
+def test_misuse_settled_on_site_awaits_nothing_from_quality() -> None:
+    rows = run(event("OnSiteDeterminationRecorded", determination="obvious_misuse", misuse_resolution="fixed_on_site",
+                     customer_agrees=True, written_feedback="Refilled", customer_opinion="Fine"))
+    assert _inbox(rows) == []
+
+
+def test_a_corrective_action_awaits_its_proposal_both_approvals_implementation_and_verification() -> None:
+    rows = run(event("CorrectiveActionRaised"))
+    assert _inbox(rows) == [("capa", "proposal", "quality_department")]
+    PROJECT(event("CorrectiveActionProposed"), rows)
+    assert _inbox(rows) == [("capa", "approval", "general_manager"), ("capa", "approval", "management_representative")]
+    PROJECT(event("CorrectiveActionApproved", outstanding=["general_manager"], fully_approved=False), rows)
+    assert _inbox(rows) == [("capa", "approval", "general_manager")]
+    PROJECT(event("CorrectiveActionApproved", approver="GM He", approver_role="general_manager", outstanding=[],
+                  fully_approved=True), rows)
+    [item] = rows.tables["inbox"].values()
+    assert (item["step"], item["role"], item["deadline_kind"]) == ("implementation", "responsible_department",
+                                                                   "corrective_action")
+    assert item["due_at"] is not None
+    PROJECT(event("CorrectiveActionImplemented"), rows)
+    assert _inbox(rows) == [("capa", "verification", "quality_department")]
+    PROJECT(event("CorrectiveActionVerified", effective=True, closed=True), rows)
+    assert _inbox(rows) == []

@@ -1,7 +1,7 @@
 """Schemathesis fuzzes every service's OpenAPI against the running services (`make test`).
 
-The broker and the five services run as OS processes on the embedded default (a SQLite file
-each), once for this module. Each service's `/openapi.json` is loaded as it is served, and every
+The broker, the five services and the read side (HQ, analytics) run as OS processes on the
+embedded default (a SQLite file each), once for this module. Each service's `/openapi.json` is loaded as it is served, and every
 operation is called with generated requests, positive (schema-valid) and negative, carrying a
 token of a role that may perform it:
 
@@ -11,8 +11,9 @@ token of a role that may perform it:
   branch in scope (`ROUTING_CALLERS`); the cause and solution by the case's named handler, a ruling
   by the marketing director (HQ's ruling) or, on a seeded quality complaint (whose dispute goes to an
   external body), the HQ clerk who records the body's result;
-- `GET /complaints/{id}/history`, `GET /complaints/{id}/case`, `GET /health/details`: an operator
-  (every branch).
+- `GET /complaints/{id}/history`, `GET /complaints/{id}/case`, `GET /health/details`, HQ's list,
+  complaint and merged history, analytics' figures and alerts: an operator (every branch); HQ's
+  `GET /inbox` (like notify's): the general manager of the directory.
 
 A run fails on a 5xx, a status the operation does not document, a response (body, headers,
 content type) that does not match its schema, a schema-invalid request accepted, or a

@@ -151,10 +151,25 @@ def _serious(event: Any, row: dict[str, Any], _: Rows) -> None:
 def _awaited(event: Any, row: dict[str, Any], rows: Rows) -> None:
     row["case_state"] = event.state.value
     actions = [to_jsonable_python(a) for a in event.actions]
-    _replace_items(row, rows, "routing", [
+    row["awaited"]["routing_steps"] = [
         {"step": a["step"], "role": a["role"], "assignee": a["assignee"], "due_at": a["due_at"],
-         "deadline_kind": a["deadline_kind"], "hidden_from": event.hidden_from, "since": event.occurred_at,
-         "detail": None} for a in actions])
+         "deadline_kind": a["deadline_kind"], "hidden_from": event.hidden_from, "since": time_text(event.occurred_at),
+         "detail": None} for a in actions]
+    _routing_items(row, rows)
+
+
+#: Quality's stages by which the on-site determination is done (routing still names it while the case is
+#: with quality: quality's own steps replace it in the inbox).
+_DETERMINED = frozenset({"determined", "form_filed", "form_approved", "form_rejected", "form_forwarded",
+                         "return_requested", "return_shipped", "return_received", "adjudicated",
+                         "adjudication_rejected", "decision_approved", "remedy_delivered"})
+
+
+def _routing_items(row: dict[str, Any], rows: Rows) -> None:
+    steps = row["awaited"].get("routing_steps", [])
+    if row["quality_stage"] in _DETERMINED:
+        steps = [s for s in steps if s["step"] != "on-site-determination"]
+    _replace_items(row, rows, "routing", steps)
 
 
 def _deadline_key(deadline: Any) -> str:
@@ -251,8 +266,40 @@ QUALITY_STAGES = {
 }
 
 
-def _quality(event: Any, row: dict[str, Any], _: Rows) -> None:
+def _quality_step(event: Any) -> list[tuple[str, str]]:
+    """Who takes quality's next step after this event (§5.7), as (step, role); none while routing has
+    the move (the dispatch before, the reply and the remedy after the approved decision)."""
+    name = event.event_type
+    if name in ("OnSiteDeterminationRecorded", "OnSiteDeterminationCorrected"):
+        settled = event.determination.value == "obvious_misuse" and event.customer_agrees
+        return [] if settled else [("defective-product-form", "regional_manager")]
+    if name == "DefectiveProductFormApproved":
+        return ([("defective-product-form-approval", "hq_regional_manager")]
+                if event.stage.value == "marketing_director" else [("defective-product-form-forwarding", "hq_clerk")])
+    if name == "DefectiveProductFormForwarded":
+        return [("product-return", "regional_manager")] if event.product_return else [("adjudication",
+                                                                                       "quality_department")]
+    return list(_QUALITY_NEXT.get(name, ()))
+
+
+_QUALITY_NEXT: dict[str, tuple[tuple[str, str], ...]] = {
+    "DefectiveProductFormFiled": (("defective-product-form-approval", "marketing_director"),),
+    "DefectiveProductFormRejected": (("defective-product-form", "regional_manager"),),
+    "ProductReturnRequested": (("product-return-shipment", "regional_manager"),),
+    "ProductReturnShipped": (("product-receipt", "quality_department"),),
+    "ProductReceived": (("adjudication", "quality_department"),),
+    "QualityAdjudicationRecorded": (("quality-decision-approval", "hq_regional_manager"),),
+    "QualityDecisionRejected": (("adjudication", "quality_department"),),
+}
+
+
+def _quality(event: Any, row: dict[str, Any], rows: Rows) -> None:
     row["quality_stage"] = QUALITY_STAGES[event.event_type]
+    if event.event_type not in ("QualityInvestigationOpened", "OnSiteVisitArranged"):
+        _replace_items(row, rows, "quality", [
+            {"step": step, "role": role, "assignee": None, "due_at": None, "deadline_kind": None, "hidden_from": None,
+             "since": event.occurred_at, "detail": None} for step, role in _quality_step(event)])
+        _routing_items(row, rows)
     determination = getattr(event, "determination", None)
     if determination is not None:
         row["determination"] = determination.value
@@ -261,7 +308,7 @@ def _quality(event: Any, row: dict[str, Any], _: Rows) -> None:
         row["responsible_party"] = party.value
 
 
-def _corrective(event: Any, row: dict[str, Any], _: Rows) -> None:
+def _corrective(event: Any, row: dict[str, Any], rows: Rows) -> None:
     state = {"CorrectiveActionRaised": "raised", "CorrectiveActionProposed": "proposed",
              "CorrectiveActionApproved": "approved" if getattr(event, "fully_approved", False) else "proposed",
              "CorrectiveActionImplemented": "implemented", "CorrectiveActionReopened": "proposed",
@@ -273,6 +320,25 @@ def _corrective(event: Any, row: dict[str, Any], _: Rows) -> None:
     due = getattr(event, "due_at", None)
     if due is not None:
         action["due_at"] = time_text(due)
+    _replace_items(row, rows, f"capa:{event.action_id}", [
+        {"step": step, "role": role, "assignee": None, "due_at": due if step == "implementation" else None,
+         "deadline_kind": "corrective_action" if step == "implementation" else None, "hidden_from": None,
+         "since": event.occurred_at, "detail": f"corrective action {event.action_id}"}
+        for step, role in _capa_steps(event)])
+
+
+def _capa_steps(event: Any) -> list[tuple[str, str]]:
+    """Who takes a corrective action's next step (§4.5, §5.7.1⑸), as (step, role)."""
+    name = event.event_type
+    if name in ("CorrectiveActionProposed", "CorrectiveActionReopened"):
+        return [("approval", "management_representative"), ("approval", "general_manager")]
+    if name == "CorrectiveActionApproved":
+        return ([("implementation", "responsible_department")] if event.fully_approved
+                else [("approval", role.value) for role in event.outstanding])
+    if name == "CorrectiveActionVerified":
+        return [] if event.closed else [("proposal", "quality_department")]
+    return {"CorrectiveActionRaised": [("proposal", "quality_department")],
+            "CorrectiveActionImplemented": [("verification", "quality_department")]}.get(name, [])
 
 
 # --- billing --------------------------------------------------------------------------------------
