@@ -1,6 +1,6 @@
 """`make bench`: complaints through the whole path, end to end, and the broker's raw produce rate.
 
-Starts tansu and the five services as separate processes (PostgreSQL stores by default),
+Starts tansu, the five services and the read side (HQ, analytics) as separate processes (PostgreSQL stores by default),
 submits N product-quality complaints over HTTP, answers each ComplaintRouted to the HQ clerk
 on the routing topic with the on-site dispatch over HTTP (as the HQ clerk would, but at once;
 the shared helper of the demo and the tests), each QualityInvestigationOpened on the quality
@@ -311,7 +311,7 @@ def main() -> None:
         with LocalCluster(workdir, {s: postgres.url_for(db) for s, db in databases.items()},
                           log_level="WARNING") as cluster:
             print(f"bench: {args.complaints} complaints, {args.concurrency} in flight, {args.store} stores, "
-                  "tansu broker, five service processes", flush=True)
+                  "tansu broker, seven processes (five services, HQ, analytics)", flush=True)
             path = asyncio.run(run_path(cluster, args.complaints, args.concurrency, args.timeout))
             steady_rate = max(1.0, round(path["throughput"] * 0.5))
             steady_n = max(50, args.complaints // 4)
