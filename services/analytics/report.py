@@ -21,7 +21,6 @@ import functools
 import io
 import logging
 import os
-import secrets
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.writer.excel import ExcelWriter
 
+from services.common.files import write_atomically
 from services.analytics.figures import MONTH, TRANSPORT_ITEMS
 
 log = logging.getLogger(__name__)
@@ -284,10 +284,10 @@ def write_report(figures: Mapping[str, Any], out_dir: Path, language: str = DEFA
     stem = f"complaints-report-{month}"
     files = ReportFiles(html=out_dir / f"{stem}.html", csv=out_dir / f"{stem}.csv", xlsx=out_dir / f"{stem}.xlsx")
     sections = _sections(figures, labels)
-    _write_atomically(files.html, _html(figures, sections, labels, language, render_charts(figures, language))
+    write_atomically(files.html, _html(figures, sections, labels, language, render_charts(figures, language))
                       .encode("utf-8"))
-    _write_atomically(files.csv, render_csv(figures))
-    _write_atomically(files.xlsx, _xlsx(figures, sections, labels))
+    write_atomically(files.csv, render_csv(figures))
+    write_atomically(files.xlsx, _xlsx(figures, sections, labels))
     return files
 
 
@@ -1034,21 +1034,6 @@ def _csv_safe(text: str) -> str:
         except InvalidOperation:
             return "'" + text
     return text
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary name beside `path` and rename into place: readers see the old file or the new."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["LABELS", "ZH", "EN", "Chart", "ReportFiles", "chart_font", "flatten", "render_charts", "render_csv",

@@ -32,8 +32,7 @@ import copy
 import json
 import os
 import re
-import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -43,6 +42,8 @@ from uuid import UUID
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
+
+from services.common.files import write_atomically
 
 #: The sections of a dossier, in the order of §5.8.
 SECTIONS: tuple[str, ...] = (
@@ -459,23 +460,6 @@ def build_dossier(events: list[dict[str, Any]]) -> dict[str, Any]:
 # --- writing ---------------------------------------------------------------------------------------
 
 
-def _write_atomically(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
-    """Write through `write(temporary path)` beside `path`, then rename it into place."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
 def dumps(dossier: Mapping[str, Any]) -> str:
     """The dossier as JSON text (UTF-8, Chinese as is, sections in their order)."""
     return json.dumps(jsonable(dossier), ensure_ascii=False, indent=2) + "\n"
@@ -488,7 +472,7 @@ def write_json(dossier: Mapping[str, Any], path: str | os.PathLike[str]) -> Path
     def write(tmp: str) -> None:
         Path(tmp).write_text(text, encoding="utf-8")
 
-    return _write_atomically(path, write)
+    return write_atomically(path, write)
 
 
 # --- rendering -------------------------------------------------------------------------------------
@@ -606,7 +590,7 @@ def write_pdf(dossier: Mapping[str, Any], path: str | os.PathLike[str], language
     def write(tmp: str) -> None:
         HTML(string=html, base_url=str(TEMPLATES)).write_pdf(tmp)
 
-    return _write_atomically(path, write)
+    return write_atomically(path, write)
 
 
 # --- labels, one dict per language -----------------------------------------------------------------
