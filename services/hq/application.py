@@ -24,7 +24,7 @@ from services.common.causal import merge_records
 from services.common.domain import InvalidCommand, NotFound
 from services.common.readmodel import ReadModelStore
 from services.common.search import BadQuery, postgres_query, searchable, sqlite_query
-from services.hq.domain.model import COMPLAINTS, INBOX, TIMELINE
+from services.hq.domain.model import COMPLAINTS, TIMELINE
 
 _FORM_NUMBER = re.compile(FORM_NUMBER_PATTERN)
 #: Sort orders of the list: the column, and its kind (for the cursor).
