@@ -86,7 +86,7 @@ def complaint_events(app: ServiceApplication, complaint_id: UUID) -> list[Stored
             if getattr(s.event, "meta", None) is not None and s.event.meta.complaint_id == complaint_id]
 
 
-def find_complaint(ref: str, services: tuple[ServiceName, ...] = STAGE_SERVICES) -> UUID:
+def find_complaint(ref: str) -> UUID:
     """The complaint id of a reference: a UUID, or a form number looked up in intake's store."""
     try:
         return UUID(ref)

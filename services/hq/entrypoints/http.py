@@ -16,7 +16,7 @@ from contracts.envelope import FORM_NUMBER_PATTERN
 from services.common.access import authorize
 from services.common.auth import CurrentPrincipal
 from services.common.http import error_responses
-from services.hq.application import EXACT_FILTERS, MAX_PAGE, SORTS, HqQueries, ListQuery
+from services.hq.application import MAX_PAGE, SORTS, HqQueries, ListQuery
 
 router = APIRouter(tags=["hq"])
 
@@ -205,8 +205,10 @@ async def list_complaints(
 ) -> dict[str, Any]:
     """Complaints within the caller's scope, filtered, searched and sorted, a page at a time."""
     authorize(principal, READ)
-    given = locals()
-    filters = {name: given[name] for name in EXACT_FILTERS if given.get(name) is not None}
+    given = {"branch": branch, "region": region, "kind": kind, "subject": subject, "severity": severity,
+             "channel": channel, "stage": stage, "quality_stage": quality_stage, "handler": handler,
+             "product_model": product_model, "batch_number": batch_number, "determination": determination}
+    filters = {name: value for name, value in given.items() if value is not None}
     query = ListQuery(filters=filters, q=q, overdue=overdue, serious=serious, received_from=received_from,
                       received_to=received_to, sort=sort, limit=limit, cursor=cursor)
     return await asyncio.to_thread(_queries(request).list, query, principal)
