@@ -17,15 +17,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Fonts the reports and dossiers render Chinese with (Debian's fonts-noto-cjk), and HarfBuzz's subsetter
-## that embeds them in a PDF in a second instead of many: installed when missing.
+## Fonts the reports, dossiers and console render Chinese with (Debian's fonts-noto-cjk), HarfBuzz's subsetter
+## that embeds them in a PDF in a second instead of many, and Debian's Chromium, which the console's browser
+## tests drive with Playwright (Playwright's own browser download does not work offline): installed when missing.
 system-packages:
-	@if fc-list 2>/dev/null | grep -q "Noto Sans CJK" && ldconfig -p | grep -q libharfbuzz-subset; then :; \
+	@if fc-list 2>/dev/null | grep -q "Noto Sans CJK" && ldconfig -p | grep -q libharfbuzz-subset \
+		&& command -v chromium >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing fonts-noto-cjk and libharfbuzz-subset0 (Chinese in reports and PDFs)"; \
+		echo "installing fonts-noto-cjk, libharfbuzz-subset0 and chromium (Chinese in reports, console tests)"; \
 		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk \
-			fontconfig libharfbuzz-subset0 >/dev/null; \
-	else echo "warning: fonts-noto-cjk is not installed and cannot be installed here (not root): Chinese in reports renders as boxes"; fi
+			fontconfig libharfbuzz-subset0 chromium >/dev/null; \
+	else echo "warning: fonts-noto-cjk or chromium is missing and cannot be installed here (not root): Chinese" \
+		"in reports renders as boxes and the console's browser tests are skipped"; fi
 
 ## Run the broker and the five services on the embedded default (SQLite, tansu), with sample complaints.
 demo: install

@@ -1,0 +1,1 @@
+"""The web console: where branch clerks, managers and headquarters do their work (issue 11)."""
