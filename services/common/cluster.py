@@ -149,3 +149,63 @@ class LocalCluster:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+class ConsoleProcess:
+    """The web console (`python -m services.console`) as its own OS process, calling `cluster`'s
+    services and signing its users' tokens with the cluster's local key (the embedded default)."""
+
+    def __init__(self, cluster: LocalCluster, port: int | None = None, env: dict[str, str] | None = None):
+        self.cluster = cluster
+        self.port = port or free_port()
+        self.extra_env = dict(env or {})
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.cluster.log_path("console")
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSOLE_", "AUTH_"))}
+        env |= {"COMPLAINTS_DATA_DIR": str(self.cluster.workdir), "CONSOLE_HTTP_PORT": str(self.port),
+                "CONSOLE_LOG_LEVEL": self.cluster.log_level, "COMPLAINTS_LOG_FORMAT": "json"}
+        for service in SERVICES:
+            env[f"CONSOLE_{service.value.upper()}_URL"] = self.cluster.url(service)
+        return env | self.extra_env
+
+    def start(self, timeout: float = 30.0) -> ConsoleProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "services.console"], env=self.environment(),
+                                            stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the console exited with {self.process.returncode}:\n"
+                                   f"{self.cluster.tail('console')}")  # type: ignore[arg-type]
+            try:
+                if httpx.get(self.url + "/health", timeout=2.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"the console did not answer within {timeout}s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> ConsoleProcess:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

@@ -45,6 +45,8 @@ class Field:
     children: list[Field] = field(default_factory=list)
     rows: int = 0
     value: Any = None
+    #: Required by its own schema, whether or not its group is given (`required` is both).
+    own_required: bool = False
 
     @property
     def key(self) -> str:
@@ -54,6 +56,15 @@ class Field:
     @property
     def input_id(self) -> str:
         return "f-" + re.sub(r"[^A-Za-z0-9_-]", "-", self.name)
+
+    def require(self) -> None:
+        """Make an optional group required (a product complaint's product): its fields become as
+        required as their own schema says."""
+        self.required = True
+        for child in self.children:
+            child.required = child.own_required
+            if child.kind == "group" and child.own_required:
+                child.require()
 
     def walk(self) -> Iterable[Field]:
         yield self
@@ -95,8 +106,9 @@ def _variant(schema: dict[str, Any], components: Mapping[str, Any]) -> tuple[dic
 
 
 def fields_of(schema: Mapping[str, Any], components: Mapping[str, Any], *, prefix: str = "",
-              skip: Iterable[str] = ()) -> list[Field]:
-    """The fields of an object schema, in the order the schema gives them."""
+              skip: Iterable[str] = (), given: bool = True) -> list[Field]:
+    """The fields of an object schema, in the order the schema gives them. `given`: whether the
+    object itself must be given (the fields of an optional group are required only once it is)."""
     schema = _resolve(schema, components)
     required = set(schema.get("required", ()))
     skipped = set(skip)
@@ -104,7 +116,10 @@ def fields_of(schema: Mapping[str, Any], components: Mapping[str, Any], *, prefi
     for name, prop in (schema.get("properties") or {}).items():
         if name in skipped:
             continue
-        out.append(_field(f"{prefix}{name}", _resolve(prop, components), components, name in required))
+        f = _field(f"{prefix}{name}", _resolve(prop, components), components, name in required)
+        f.own_required = f.required
+        f.required = f.required and given
+        out.append(f)
     return out
 
 
@@ -125,7 +140,7 @@ def _field(name: str, schema: dict[str, Any], components: Mapping[str, Any], req
     if kind == "number":
         return Field(kind="decimal", **common)
     if kind == "object":
-        children = fields_of(schema, components, prefix=f"{name}.")
+        children = fields_of(schema, components, prefix=f"{name}.", given=required and not nullable)
         return Field(kind="group", children=children, **common)
     if kind == "array":
         items = _resolve(schema.get("items") or {}, components)
@@ -134,7 +149,8 @@ def _field(name: str, schema: dict[str, Any], components: Mapping[str, Any], req
         if "enum" in items:
             return Field(kind="checkboxes", options=[str(o) for o in items["enum"]], **common)
         if items.get("type") == "object":
-            rows = [Field(name=f"{name}.{i}", kind="group", children=fields_of(items, components, prefix=f"{name}.{i}."))
+            rows = [Field(name=f"{name}.{i}", kind="group",
+                          children=fields_of(items, components, prefix=f"{name}.{i}.", given=False))
                     for i in range(ROWS)]
             return Field(kind="rows", children=rows, rows=ROWS, **common)
         if items.get("pattern") == SHA256_PATTERN:

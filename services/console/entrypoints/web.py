@@ -356,7 +356,9 @@ async def _step_context(request: Request, session: Session, ref: str, key: str,
                "complaint": view["complaint"], "role": session.role, "revision": 1,
                "history": _latest_by_type(view.get("history"))}
     skip = {"command_id", "complaint_id", "correlation_id", *offer.form.prefill}
-    fields = fields_of(schema, components, skip=skip)
+    # An optional id the user cannot know (a memo a form may cite) is left out; a required one the
+    # catalogue does not fill stays, as a text input.
+    fields = [f for f in fields_of(schema, components, skip=skip) if f.kind != "hidden" or f.required]
     return view, offer, fields, context
 
 
@@ -490,6 +492,9 @@ async def register_form(request: Request, session: CurrentSession,
     if not _may_register(session):
         raise PageError(403, translator(language_of(request, session))("error.not_yours"))
     fields = await _register_fields(request)
+    for f in fields:
+        if f.key == "product" and subject == "product_quality":
+            f.require()
     now = datetime.now(zone(request)).strftime("%Y-%m-%dT%H:%M")
     values = {"received_at": now, "channel": "phone", "severity": "general", "kind": "complaint",
               "subject": subject or ""}
@@ -512,6 +517,9 @@ async def register(request: Request, session: CurrentSession) -> Response:
     branch = values.get("branch") or (session.branch or "")
     if values.get("subject") != "product_quality":
         fields = [f for f in fields if f.key != "product"]
+    for f in fields:
+        if f.key == "product":
+            f.require()
     errors: dict[str, str] = {}
     general: list[str] = []
     status = 400
@@ -541,6 +549,8 @@ async def product_fields(request: Request, session: CurrentSession,
                          subject: Annotated[str | None, Query(max_length=40, pattern="^[a-z_]*$")] = None) -> Response:
     """The product fieldset, for a product complaint; empty otherwise (htmx swaps it in)."""
     fields = [f for f in await _register_fields(request) if f.key == "product"]
+    for f in fields:
+        f.require()
     return render(request, "_product.html", {"fields": fields if subject == "product_quality" else [],
                                              "values": {}, "errors": {}, "lists": {}}, session=session)
 

