@@ -133,6 +133,12 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         message = "; ".join(f"{'.'.join(str(p) for p in err['loc'][1:])}: {err['msg']}" for err in e.errors())
         return _error_page(request, 422, message[:1000])
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, e: Exception) -> HTMLResponse:
+        import logging
+        logging.getLogger("services.console").exception("page failed: %s %s", request.method, request.url.path)
+        return _error_page(request, 500, type(e).__name__)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException) -> HTMLResponse:
         return _error_page(request, e.status_code, str(e.detail))

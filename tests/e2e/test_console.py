@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
+from contracts.envelope import ServiceName
 from services.common.cluster import ConsoleProcess, LocalCluster
 from services.demo import samples
 
@@ -259,3 +260,173 @@ def test_the_journey_of_a_quality_complaint_through_the_console(browser: Any, co
     finally:
         for person in people.values():
             person.close()
+
+
+def test_a_branch_user_cannot_open_another_branchs_complaint_by_url(browser: Any, console: ConsoleProcess,
+                                                                   cluster: LocalCluster) -> None:
+    response = httpx.post(cluster.url(ServiceName.INTAKE) + "/complaints", json=samples.quality_complaint("SH01"),
+                          headers=cluster.auth(**samples.clerk_of("SH01")))
+    response.raise_for_status()
+    form_number, complaint_id = response.json()["form_number"], response.json()["complaint_id"]
+    own = Person(browser, console, CLERK)
+    other = Person(browser, console, OTHER_CLERK)
+    try:
+        deadline = time.monotonic() + WAIT
+        while own.page.goto(f"/complaints/{form_number}").status != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert own.page.locator("h1").inner_text().startswith(form_number)
+        for ref in (form_number, complaint_id):
+            answer = other.page.goto(f"/complaints/{ref}")
+            assert answer.status == 404
+            assert form_number not in other.page.content() or ref == form_number and \
+                other.page.locator("main").inner_text().count(form_number) <= 1
+            assert "恒达" not in other.page.content() and samples.quality_complaint()["customer"]["name"] not in \
+                other.page.locator("main").inner_text()
+        other.shot("other-branch-404")
+        # nor its steps, nor its registration record
+        assert other.page.goto(f"/complaints/{form_number}/steps/routing/customer-reply").status == 404
+        assert other.page.goto(f"/register/{complaint_id}/read-back").status == 404
+    finally:
+        own.close()
+        other.close()
+
+
+def test_a_customer_named_like_a_script_is_shown_as_text(browser: Any, console: ConsoleProcess) -> None:
+    clerk = Person(browser, console, CLERK)
+    alerts: list[str] = []
+    clerk.page.on("dialog", lambda d: (alerts.append(d.message), d.dismiss()))
+    try:
+        name = "<script>alert('x')</script><img src=x onerror=alert(1)>"
+        form_number = register(clerk, name, description="<b>bold?</b> & 'quotes'")
+        clerk.page.goto(f"/register/{_id_of(clerk, form_number)}/read-back")
+        text = clerk.page.get_by_test_id("read-back-text").inner_text()
+        assert name in text
+        assert clerk.page.locator("main script, main img[src=x]").count() == 0
+        assert alerts == []
+    finally:
+        clerk.close()
+
+
+def _id_of(person: Person, form_number: str) -> str:
+    match = re.search(r"/register/([0-9a-f-]{36})/", person.page.url)
+    if match:
+        return match.group(1)
+    person.page.go_back()
+    return re.search(r"/register/([0-9a-f-]{36})/", person.page.url).group(1)  # type: ignore[union-attr]
+
+
+def test_a_services_refusal_is_shown_next_to_the_field_it_names(browser: Any, console: ConsoleProcess) -> None:
+    clerk = Person(browser, console, CLERK)
+    try:
+        page = clerk.page
+        page.goto("/register?subject=policy_service")
+        clerk.set("subject", "policy_service")
+        clerk.set("customer.name", "李女士")
+        clerk.set("customer.phone", samples.a_phone())
+        clerk.set("description", "营业所服务态度差。")
+        clerk.set("received_at", _local(timedelta(days=2)))  # in the future: intake refuses it
+        page.get_by_role("button", name=re.compile("保存并复述")).click()
+        page.wait_for_load_state()
+        error = page.locator("#f-received_at-error")
+        assert error.is_visible()
+        assert page.locator("#f-received_at").get_attribute("aria-invalid") == "true"
+        assert page.locator("#f-received_at").get_attribute("aria-describedby") == "f-received_at-error"
+        # what was typed is kept
+        assert page.locator("[name='customer.name']").input_value() == "李女士"
+        clerk.shot("refused-received-at")
+    finally:
+        clerk.close()
+
+
+def test_a_double_clicked_or_resent_registration_registers_once(browser: Any, console: ConsoleProcess,
+                                                                cluster: LocalCluster) -> None:
+    clerk = Person(browser, console, CLERK)
+    try:
+        page = clerk.page
+        page.goto("/register?subject=policy_service")
+        fields = {"branch": "SH01", "channel": "phone", "kind": "complaint", "subject": "policy_service",
+                  "severity": "general", "customer.name": f"双击测试 {samples.a_phone()}",
+                  "customer.phone": samples.a_phone(), "description": "双击提交"}
+        for name, value in fields.items():
+            clerk.set(name, value)
+        sent = {name: page.locator(f"form#register [name='{name}']").input_value()
+                for name in ("command_id", "csrf_token", "received_at")}
+        page.get_by_role("button", name=re.compile("保存并复述")).dblclick()
+        page.wait_for_url(re.compile(r"/read-back$"))
+        first = page.url
+        # the same form sent again (a retry after a lost answer, or a browser without the page's script):
+        # the same command id, so intake answers with the complaint it registered the first time
+        again = page.request.post("/register", form={**fields, **sent}, max_redirects=0)
+        assert again.status == 303
+        assert first.endswith(again.headers["location"])
+        complaint_id = re.search(r"/register/([0-9a-f-]{36})/", first).group(1)  # type: ignore[union-attr]
+        events = httpx.get(cluster.url(ServiceName.INTAKE) + f"/complaints/{complaint_id}/history",
+                           headers=cluster.auth(**samples.OPERATOR)).json()["events"]
+        assert [e["event_type"] for e in events] == ["Taken"]
+    finally:
+        clerk.close()
+
+
+LABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
+    .filter(e => e.type !== 'hidden')
+    .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))
+    .map(e => e.name || e.id || e.outerHTML.slice(0, 80))"""
+
+
+def test_every_input_has_a_label_and_the_keyboard_suffices(browser: Any, console: ConsoleProcess) -> None:
+    context = browser.new_context(base_url=console.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto("/login")
+        assert page.evaluate(LABELLED) == []
+        # sign in with the keyboard alone: the user field has the focus, Tab to the password, Enter sends
+        page.keyboard.type(CLERK)
+        page.keyboard.press("Tab")
+        page.keyboard.type(PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"/inbox$"))
+        for path in ("/inbox", "/register", "/register?subject=product_quality", "/complaints", "/dashboard"):
+            page.goto(path)
+            assert page.evaluate(LABELLED) == [], path
+            assert page.locator("h1").count() == 1, path
+        # the skip link is the first stop of the keyboard, and leads to the content
+        page.goto("/inbox")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.className") == "skip"
+        # a form is reachable and sent with the keyboard: Tab through the search form to its button
+        page.goto("/complaints")
+        page.locator("#q").focus()
+        page.keyboard.type("GX-200")
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"q=GX-200"))
+    finally:
+        context.close()
+
+
+def test_signing_out_ends_the_session_and_forms_need_their_csrf_token(console: ConsoleProcess) -> None:
+    with httpx.Client(base_url=console.url, follow_redirects=False) as client:
+        page = client.get("/login")
+        login_token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        assert "HttpOnly" in page.headers["set-cookie"] and "Secure" in page.headers["set-cookie"]
+        # httpx keeps Secure cookies for https only; a browser keeps them for http://127.0.0.1 too
+        client.cookies.set("console_login", page.cookies["console_login"])
+        # no token, or another one: refused, no session
+        assert client.post("/login", data={"user": CLERK, "password": PASSWORD}).status_code == 403
+        assert client.post("/login", data={"user": CLERK, "password": PASSWORD, "csrf_token": "x" * 32}).status_code == 403
+        assert "console_session" not in client.cookies
+        bad = client.post("/login", data={"user": CLERK, "password": "wrong", "csrf_token": login_token})
+        assert bad.status_code == 400
+        signed = client.post("/login", data={"user": CLERK, "password": PASSWORD, "csrf_token": login_token})
+        assert signed.status_code == 303
+        cookie = signed.cookies["console_session"]
+        assert "HttpOnly" in signed.headers["set-cookie"] and "SameSite=lax" in signed.headers["set-cookie"]
+        client.cookies.set("console_session", cookie)
+        inbox = client.get("/inbox")
+        assert inbox.status_code == 200
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', inbox.text).group(1)  # type: ignore[union-attr]
+        assert client.post("/logout", data={}).status_code == 403           # no CSRF token: refused
+        assert client.get("/inbox").status_code == 200                      # ... and still signed in
+        assert client.post("/logout", data={"csrf_token": csrf}).status_code == 303
+    with httpx.Client(base_url=console.url, follow_redirects=False, cookies={"console_session": cookie}) as replay:
+        answer = replay.get("/inbox")
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/login")

@@ -641,8 +641,11 @@ async def dashboard(request: Request, session: CurrentSession,
     first = date.fromisoformat(chosen + "-01")
     previous = (first - timedelta(days=1)).strftime("%Y-%m")
     following = (first + timedelta(days=32)).strftime("%Y-%m")
-    return render(request, "dashboard.html", {"report": report, "month": chosen, "previous": previous,
-                                              "following": following}, session=session)
+    t = translator(language_of(request, session))
+    return render(request, "dashboard.html", {
+        "report": report, "month": chosen, "previous": previous, "following": following,
+        "branch_label": lambda code: f"{code} {t.label('branches', code)}",
+        "deadline_label": lambda kind: t.label("deadlines", kind)}, session=session)
 
 
 @router.get("/health", responses={200: {"description": "The console runs"}})
