@@ -343,6 +343,19 @@ class ServiceHistory(BaseModel):
 
 # --- the app ------------------------------------------------------------------------------------
 
+def allow_header(request: Request, exc: StarletteHTTPException) -> dict[str, str] | None:
+    """The headers of an HTTP error, with a 405's `Allow` naming every method the path supports:
+    Starlette names the methods of the path's first route only, and a path served by several routes
+    (GET and POST /corrective-actions, or a page and its form) supports all of theirs (RFC 9110)."""
+    headers = exc.headers
+    if exc.status_code == 405:
+        methods = {method for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+                   if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+                          for route in request.app.routes)}
+        headers = {**(headers or {}), "Allow": ", ".join(sorted(methods))}
+    return headers
+
+
 def create_http_app(runtime: Any, routers: Sequence[APIRouter] = (), *,
                     public_routers: Sequence[APIRouter] = (),
                     auth_settings: AuthSettings | None = None, http_settings: HttpSettings | None = None,
@@ -396,14 +409,7 @@ def create_http_app(runtime: Any, routers: Sequence[APIRouter] = (), *,
             # the same 422 as any body that breaks the schema, for the same reason.
             return JSONResponse(status_code=422, content=error_body(
                 f"the body is not valid form data: {exc.detail}", ["body"], "form_invalid"))
-        headers = exc.headers
-        if exc.status_code == 405:
-            # Starlette names the methods of the first route of the path only; a path served by
-            # several routes (GET and POST /corrective-actions) supports all of theirs.
-            methods = {method for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-                       if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
-                              for route in request.app.routes)}
-            headers = {**(headers or {}), "Allow": ", ".join(sorted(methods))}
+        headers = allow_header(request, exc)
         return JSONResponse(status_code=exc.status_code, headers=headers,
                             content=error_body(str(exc.detail), [], "http_error"))
 

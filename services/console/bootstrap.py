@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.common.http import allow_header
 from services.common.tokens import check_identity, mint_token
 from services.console.application import Services
 from services.console.catalog import HERE, Catalogue, load_catalogue, translator
@@ -98,7 +99,6 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
                               "server-rendered; the services' own APIs are where the data lives.",
                   docs_url=None, redoc_url=None)
     app.state.console = state
-    web.templates.env.filters["localtime"] = _localtime
     app.include_router(web.router)
     if settings.oidc:
         from starlette.middleware.sessions import SessionMiddleware
@@ -141,7 +141,10 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException) -> HTMLResponse:
-        return _error_page(request, e.status_code, str(e.detail))
+        response = _error_page(request, e.status_code, str(e.detail))
+        for name, value in (allow_header(request, e) or {}).items():
+            response.headers[name] = value
+        return response
 
     return app
 
@@ -161,19 +164,6 @@ def _state_secret(settings: ConsoleSettings) -> str:
 def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
     session = web.session_of(request)
     return web.render(request, "error.html", {"status": status, "message": message}, status=status, session=session)
-
-
-def _localtime(value: Any, zone: ZoneInfo) -> str:
-    """A time in company time, to the minute (`2026-12-07 09:30`)."""
-    if not value:
-        return ""
-    try:
-        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return str(value)
-    if moment.tzinfo is None:
-        return moment.strftime("%Y-%m-%d %H:%M")
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 __all__ = ["create_app", "translator"]

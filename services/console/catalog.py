@@ -59,12 +59,19 @@ class Catalogue:
     optional: tuple[Optional_, ...]
 
     def forms_for(self, step: str, source: str, subject: str | None = None) -> list[FormSpec]:
-        """The forms that take an awaited `step` from `source` (routing, quality, capa:<id>, notify:<id>)."""
-        keys = self.awaited.get(f"{step}@{subject}") or self.awaited.get(step)
-        if keys is None:
-            service = source.split(":", 1)[0]
-            keys = (f"{service}/{step}",)
-        return [self.forms[k] for k in keys if k in self.forms]
+        """The forms that take an awaited `step` from `source` (routing, quality, capa:<id>, notify:<id>).
+
+        `awaited` is consulted for the subject's entry, then the step's, when its forms are the
+        source's own (or the source is routing, which awaits other services' steps too): a corrective
+        action's `approval` is not routing's approval of a reply. Otherwise the form of the same
+        segment at the source's service."""
+        service = source.split(":", 1)[0]
+        for entry in (f"{step}@{subject}", step):
+            keys = self.awaited.get(entry)
+            if keys and (service == "routing" or any(k.startswith(f"{service}/") for k in keys)):
+                return [self.forms[k] for k in keys if k in self.forms]
+        key = f"{service}/{step}"
+        return [self.forms[key]] if key in self.forms else []
 
 
 def load_catalogue(path: Path = HERE / "steps.yaml") -> Catalogue:

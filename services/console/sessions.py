@@ -32,7 +32,8 @@ class Session:
     language: str | None = None
 
     def csrf_ok(self, value: str | None) -> bool:
-        return bool(value) and hmac.compare_digest(self.csrf, value or "")
+        # bytes: compare_digest refuses str with non-ASCII characters (a forged token may have them)
+        return bool(value) and hmac.compare_digest(self.csrf.encode(), (value or "").encode())
 
 
 def _digest(session_id: str) -> str:

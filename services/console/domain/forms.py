@@ -116,14 +116,15 @@ def fields_of(schema: Mapping[str, Any], components: Mapping[str, Any], *, prefi
     for name, prop in (schema.get("properties") or {}).items():
         if name in skipped:
             continue
-        f = _field(f"{prefix}{name}", _resolve(prop, components), components, name in required)
+        f = _field(f"{prefix}{name}", _resolve(prop, components), components, name in required, given)
         f.own_required = f.required
         f.required = f.required and given
         out.append(f)
     return out
 
 
-def _field(name: str, schema: dict[str, Any], components: Mapping[str, Any], required: bool) -> Field:
+def _field(name: str, schema: dict[str, Any], components: Mapping[str, Any], required: bool,
+           given: bool = True) -> Field:
     schema, nullable = _variant(schema, components)
     schema = _resolve(schema, components)
     common = {"name": name, "required": required and not nullable, "nullable": nullable,
@@ -140,7 +141,7 @@ def _field(name: str, schema: dict[str, Any], components: Mapping[str, Any], req
     if kind == "number":
         return Field(kind="decimal", **common)
     if kind == "object":
-        children = fields_of(schema, components, prefix=f"{name}.", given=required and not nullable)
+        children = fields_of(schema, components, prefix=f"{name}.", given=given and required and not nullable)
         return Field(kind="group", children=children, **common)
     if kind == "array":
         items = _resolve(schema.get("items") or {}, components)

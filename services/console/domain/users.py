@@ -64,7 +64,8 @@ def parse_users(data: Mapping[str, Any], check: Any = None) -> dict[str, User]:
 
 def authenticate(users: Mapping[str, User], user_id: str, password: str) -> User | None:
     """The user when the password is theirs; None otherwise (the same work either way)."""
-    user = users.get(user_id.strip())
+    wanted = user_id.strip().casefold()  # ids are unique regardless of case (parse_users)
+    user = next((u for key, u in users.items() if key.casefold() == wanted), None)
     try:
         HASHER.verify(user.password_hash if user else _DUMMY, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):

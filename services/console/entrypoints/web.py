@@ -39,13 +39,30 @@ from services.console.sessions import Session
 router = APIRouter()
 templates = Jinja2Blocks(directory=str(HERE / "templates"))
 
+
+def localtime(value: Any, zone: ZoneInfo) -> str:
+    """A time in company time, to the minute (`2026-12-07 09:30`); a naive one as it is."""
+    if not value:
+        return ""
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+templates.env.filters["localtime"] = localtime
+
 SESSION_COOKIE = "console_session"
 LOGIN_COOKIE = "console_login"
 LANGUAGE_COOKIE = "console_lang"
 UUID_RE = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 REF_RE = rf"^({UUID_RE}|{FORM_NUMBER_PATTERN[1:-1]})$"
 STEP_RE = r"^[a-z]+/[a-z-]+$"
-MONTH_RE = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+#: A month of this century, as analytics takes it (YYYY-MM).
+MONTH_RE = r"^20[0-9]{2}-(0[1-9]|1[0-2])$"
 SHA_RE = r"^[0-9a-f]{64}$"
 
 HTML = {"content": {"text/html": {}}}
@@ -61,6 +78,15 @@ POST = {303: {"description": "Done: on to the next page"},
         404: PAGE[404], 409: {"description": "The complaint is not in a state for this step", **HTML},
         413: {"description": "An uploaded file is too large", **HTML},
         422: PAGE[422], 502: PAGE[502], 503: PAGE[503]}
+
+
+def form_body(*names: str, multipart: bool = False) -> dict[str, Any]:
+    """The OpenAPI of a form a page posts: the named fields and, for a step's form, whatever fields its
+    service's body schema gives (the console reads them from the service's own OpenAPI)."""
+    schema = {"type": "object", "properties": {n: {"type": "string"} for n in ("csrf_token", *names)},
+              "additionalProperties": {"type": "string"}}
+    media = "multipart/form-data" if multipart else "application/x-www-form-urlencoded"
+    return {"requestBody": {"required": False, "content": {media: {"schema": schema}}}}
 
 
 class Redirect(Exception):
@@ -161,7 +187,7 @@ def _detail_text(detail: Any) -> str:
 
 # --- signing in and out ---------------------------------------------------------------------------
 
-@router.get("/login", response_class=HTMLResponse, responses={303: PAGE[303]})
+@router.get("/login", response_class=HTMLResponse, responses={303: PAGE[303], 422: PAGE[422]})
 async def login_page(request: Request, next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
     """The sign-in form (or, with an identity provider configured, the way to it)."""
     if session_of(request) is not None:
@@ -173,9 +199,10 @@ async def login_page(request: Request, next: Annotated[str | None, Query(max_len
     return response
 
 
-@router.post("/login", response_class=HTMLResponse,
+@router.post("/login", status_code=303, response_class=RedirectResponse, 
              responses={303: {"description": "Signed in"}, 400: POST[400], 403: POST[403], 429: {
-                 "description": "Too many failed sign-ins for this user: wait", **HTML}})
+                 "description": "Too many failed sign-ins for this user: wait", **HTML}},
+             openapi_extra=form_body("user", "password", "next"))
 async def login(request: Request) -> Response:
     """Check the user id and password against the users file; start a session."""
     form = await request.form()
@@ -183,7 +210,7 @@ async def login(request: Request) -> Response:
     t = translator(language_of(request))
     login_token = request.cookies.get(LOGIN_COOKIE)
     sent = str(form.get("csrf_token") or "")
-    if not login_token or not hmac.compare_digest(login_token, sent):
+    if not login_token or not hmac.compare_digest(login_token.encode(), sent.encode()):
         raise PageError(403, t("error.csrf"))
     user_id = str(form.get("user") or "").strip()[:200]
     password = str(form.get("password") or "")[:1000]
@@ -207,7 +234,8 @@ async def login(request: Request) -> Response:
     return response
 
 
-@router.post("/logout", responses={303: {"description": "Signed out"}, 403: POST[403]})
+@router.post("/logout", status_code=303, response_class=RedirectResponse, openapi_extra=form_body(),
+             responses={303: {"description": "Signed out"}, 403: POST[403]})
 async def logout(request: Request, session: CurrentSession) -> Response:
     """End the session: its row is deleted, so the cookie is worth nothing after."""
     form = await request.form()
@@ -223,7 +251,7 @@ def _set_cookie(request: Request, response: Response, name: str, value: str, max
                         secure=state(request).settings.cookie_secure)
 
 
-@router.get("/language/{code}", responses={303: {"description": "Back to the page, in that language"},
+@router.get("/language/{code}", status_code=303, response_class=RedirectResponse, responses={303: {"description": "Back to the page, in that language"},
                                            422: PAGE[422]})
 async def choose_language(request: Request, code: Annotated[str, Path(pattern="^(zh|en)$")],
                           next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
@@ -236,7 +264,7 @@ async def choose_language(request: Request, code: Annotated[str, Path(pattern="^
 
 # --- the inbox ------------------------------------------------------------------------------------
 
-@router.get("/", responses={303: {"description": "To the inbox"}})
+@router.get("/", status_code=303, response_class=RedirectResponse, responses={303: {"description": "To the inbox"}})
 async def home() -> Response:
     return see_other("/inbox")
 
@@ -272,7 +300,8 @@ async def _explanations(request: Request, session: Session, items: list[Mapping[
     return out
 
 
-@router.post("/notices/{notice_id}/{what}", responses=POST)
+@router.post("/notices/{notice_id}/{what}", status_code=303, response_class=RedirectResponse, responses=POST,
+             openapi_extra=form_body("next"))
 async def notice_step(request: Request, session: CurrentSession, notice_id: Annotated[str, Path(pattern=f"^{UUID_RE}$")],
                       what: Annotated[str, Path(pattern="^(read|acknowledgement)$")]) -> Response:
     """Mark a notice read, or acknowledge a mandatory one."""
@@ -309,7 +338,7 @@ async def search(request: Request, session: CurrentSession,
 
 @router.get("/complaints/{ref}", response_class=HTMLResponse, responses=PAGE)
 async def complaint_page(request: Request, session: CurrentSession,
-                         ref: Annotated[str, Path(pattern=REF_RE)]) -> Response:
+                         ref: Annotated[str, Path(pattern=REF_RE, max_length=40)]) -> Response:
     """A complaint: where it stands, who must act by when, the steps this user may take now, its
     merged timeline, approvals, evidence, ledger and notices."""
     try:
@@ -325,8 +354,8 @@ async def complaint_page(request: Request, session: CurrentSession,
                   session=session)
 
 
-@router.get("/evidence/{sha256}", responses={200: {"content": {"image/*": {}, "application/pdf": {}}},
-                                              **PAGE})
+@router.get("/evidence/{sha256}", response_class=Response,
+            responses={200: {"content": {"image/*": {}, "application/pdf": {}}}, **PAGE})
 async def evidence(request: Request, session: CurrentSession, sha256: Annotated[str, Path(pattern=SHA_RE)]) -> Response:
     """A stored photo or scan, read from quality with the user's token (the thumbnails' source)."""
     try:
@@ -376,7 +405,7 @@ def _fill(fields: list[Field], form: FormSpec, context: Mapping[str, Any]) -> No
 
 
 @router.get("/complaints/{ref}/steps/{service}/{segment}", response_class=HTMLResponse, responses=PAGE)
-async def step_form(request: Request, session: CurrentSession, ref: Annotated[str, Path(pattern=REF_RE)],
+async def step_form(request: Request, session: CurrentSession, ref: Annotated[str, Path(pattern=REF_RE, max_length=40)],
                     service: Annotated[str, Path(pattern="^[a-z]+$")], segment: Annotated[str, Path(pattern="^[a-z-]+$")],
                     target: Annotated[str | None, Query(pattern=f"^{UUID_RE}$")] = None) -> Response:
     """The form of one step this user may take on the complaint now."""
@@ -387,8 +416,9 @@ async def step_form(request: Request, session: CurrentSession, ref: Annotated[st
                                          "uploaded": {}}, session=session)
 
 
-@router.post("/complaints/{ref}/steps/{service}/{segment}", responses=POST)
-async def take_step(request: Request, session: CurrentSession, ref: Annotated[str, Path(pattern=REF_RE)],
+@router.post("/complaints/{ref}/steps/{service}/{segment}", status_code=303, response_class=RedirectResponse,
+             responses=POST, openapi_extra=form_body("command_id", multipart=True))
+async def take_step(request: Request, session: CurrentSession, ref: Annotated[str, Path(pattern=REF_RE, max_length=40)],
                     service: Annotated[str, Path(pattern="^[a-z]+$")], segment: Annotated[str, Path(pattern="^[a-z-]+$")],
                     target: Annotated[str | None, Query(pattern=f"^{UUID_RE}$")] = None) -> Response:
     """Take the step: the form becomes the service's request body, sent with the user's token."""
@@ -503,7 +533,8 @@ async def register_form(request: Request, session: CurrentSession,
                                              "branches": _branches(session)}, session=session)
 
 
-@router.post("/register", responses=POST)
+@router.post("/register", status_code=303, response_class=RedirectResponse, responses=POST,
+             openapi_extra=form_body("command_id", "branch", "subject"))
 async def register(request: Request, session: CurrentSession) -> Response:
     """Take the record (not yet registered: the customer hears it read back first); to the read-back."""
     form_data = await request.form()
@@ -588,7 +619,8 @@ async def read_back_page(request: Request, session: CurrentSession,
                                              "general": [], "values": {}}, session=session)
 
 
-@router.post("/register/{complaint_id}/read-back", responses=POST)
+@router.post("/register/{complaint_id}/read-back", status_code=303, response_class=RedirectResponse, responses=POST,
+             openapi_extra=form_body("command_id", "outcome", "confirmed_by", "not_possible", "explanation"))
 async def read_back(request: Request, session: CurrentSession,
                     complaint_id: Annotated[str, Path(pattern=f"^{UUID_RE}$")]) -> Response:
     """Record the read-back: the customer confirmed (by whom), or why it could not be done."""
@@ -636,7 +668,7 @@ async def dashboard(request: Request, session: CurrentSession,
     try:
         report = await state(request).services.get("analytics", f"/reports/monthly/{chosen}", session.token)
     except ServiceError as e:
-        if e.status not in (403, 404):
+        if e.status not in (403, 404, 422):
             raise service_error_page(e) from None
     first = date.fromisoformat(chosen + "-01")
     previous = (first - timedelta(days=1)).strftime("%Y-%m")
