@@ -3,6 +3,7 @@ sample complaints through them, print each complaint's journey and what HQ shows
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from contracts.envelope import ServiceName
-from services.common.cluster import SERVICES, LocalCluster
+from services.common.cluster import SERVICES, ConsoleProcess, LocalCluster
 from services.common.settings import ReadSide
 from services.demo import samples
 from services.demo.journey import (
@@ -87,6 +88,7 @@ def main() -> int:
                       f"send at {n['send_at'][:16]} -> {targets}")
         print("  (queued: an internal notice waits for the start of the next working period)")
         show_hq(client, cluster, urls[ReadSide.HQ], submitted)
+        show_console(cluster, submitted["product quality"]["form_number"])
         client.close()
         print("\nStopping ...")
     print("Done.")
@@ -110,6 +112,22 @@ def show_hq(client: httpx.Client, cluster: LocalCluster, hq: str, submitted: dic
     events = client.get(f"{hq}/complaints/{quality}/history").json()["events"]
     print(f"{quality}'s merged history at HQ: {len(events)} events from "
           f"{', '.join(sorted({e['service'] for e in events}))}")
+
+
+def show_console(cluster: LocalCluster, form_number: str) -> None:
+    """The web console beside the services: the clerk signs in and opens the product complaint."""
+    with ConsoleProcess(cluster) as console, httpx.Client(base_url=console.url, timeout=10) as browser:
+        login = browser.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+        browser.cookies.set("console_login", login.cookies.get("console_login") or "")
+        signed = browser.post("/login", data={"user": "clerk-li", "password": "demo-password",
+                                              "csrf_token": token.group(1) if token else ""}, follow_redirects=False)
+        browser.cookies.set("console_session", signed.cookies.get("console_session") or "")
+        page = browser.get(f"/complaints/{form_number}")
+        title = re.search(r"<title>(.*?)</title>", page.text)
+        print(f"\nThe web console ({console.url}): clerk-li signs in (password demo-password) and opens "
+              f"{form_number}: {page.status_code}, page '{title.group(1) if title else '?'}', "
+              f"{page.text.count('<li><time')} events on its timeline. `make up` keeps it running on port 8008.")
 
 
 if __name__ == "__main__":

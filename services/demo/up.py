@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 from contracts.envelope import ServiceName
-from services.common.cluster import SERVICES, LocalCluster
+from services.common.cluster import SERVICES, ConsoleProcess, LocalCluster
 from services.common.devbroker import DevBroker, port_in_use
 from services.common.settings import DEFAULT_HTTP_PORTS
+from services.console.settings import DEFAULT_PORT as CONSOLE_PORT
 
 #: Who the demo tokens are for: (user, role, branch, region).
 DEMO_ROLES = [
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--broker-port", type=int, default=9092)
     args = parser.parse_args(argv)
 
-    taken = [p for p in (args.broker_port, *DEFAULT_HTTP_PORTS.values()) if port_in_use("127.0.0.1", p)]
+    taken = [p for p in (args.broker_port, *DEFAULT_HTTP_PORTS.values(), CONSOLE_PORT) if port_in_use("127.0.0.1", p)]
     if taken:
         print(f"make up: port(s) {', '.join(map(str, taken))} already in use; stop what runs there "
               "(another `make up`?) and try again", file=sys.stderr)
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     broker = DevBroker(port=args.broker_port, log_path=args.data_dir / "tansu.log").start()
     cluster = LocalCluster(args.data_dir, bootstrap_servers=broker.bootstrap_servers)
     cluster.ports = dict(DEFAULT_HTTP_PORTS)
+    console = ConsoleProcess(cluster, port=CONSOLE_PORT)
     stopping = {"now": False}
 
     def stop(*_: object) -> None:
@@ -53,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     try:
         cluster.start()
-        print(f"\nbroker   {broker.bootstrap_servers}   (tansu, memory only)")
+        console.start()
+        print(f"\nconsole  {console.url}   sign in as clerk-li, rm-wang, hq-clerk-xu, md-huang, hqrm-zhou, qd-lin, "
+              f"gm-chen, ... (services/console/users.yaml), password demo-password")
+        print(f"broker   {broker.bootstrap_servers}   (tansu, memory only)")
         for service in SERVICES:
             print(f"{service.value:<9} {cluster.url(service)}   docs: {cluster.url(service)}/docs   "
                   f"log: {cluster.log_path(service)}")
@@ -73,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         print("stopping...", flush=True)
+        console.stop()
         cluster.stop()
         broker.stop()
 
