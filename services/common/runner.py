@@ -71,9 +71,9 @@ def build_with_retry(create_app: Callable[[ServiceSettings], FastAPI], settings:
 
 
 def _about(cls: type[ServiceSettings]) -> str:
-    return textwrap.fill(f"Run the {cls.SERVICE.value} service: its HTTP API, its outbox relays and its "
-                         f"consumers, until SIGTERM or Ctrl-C. It reads its settings from the environment only.",
-                         width=96)
+    parts = getattr(cls, "ABOUT", "its HTTP API, its outbox relays and its consumers")
+    return textwrap.fill(f"Run the {cls.SERVICE.value} service: {parts}, until SIGTERM or Ctrl-C. It reads its "
+                         f"settings from the environment only.", width=96)
 
 
 def settings_help(cls: type[ServiceSettings], prog: str | None = None) -> str:

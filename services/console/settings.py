@@ -37,6 +37,7 @@ class ConsoleSettings(BaseSettings):
     """`CONSOLE_*`: where the services are, how people sign in, how the session cookie is set."""
 
     SERVICE: ClassVar[Console] = Console.CONSOLE
+    ABOUT: ClassVar[str] = "the web pages people work in, calling the services' HTTP APIs with their tokens"
     model_config = SettingsConfigDict(env_prefix="CONSOLE_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(default=Path("var"), validation_alias="COMPLAINTS_DATA_DIR",

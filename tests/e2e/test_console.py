@@ -430,3 +430,38 @@ def test_signing_out_ends_the_session_and_forms_need_their_csrf_token(console: C
     with httpx.Client(base_url=console.url, follow_redirects=False, cookies={"console_session": cookie}) as replay:
         answer = replay.get("/inbox")
         assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
+
+
+def test_the_dashboard_charts_the_month_and_english_is_a_click_away(browser: Any, console: ConsoleProcess,
+                                                                    cluster: LocalCluster) -> None:
+    response = httpx.post(cluster.url(ServiceName.INTAKE) + "/complaints", json=samples.quality_complaint("HZ05"),
+                          headers=cluster.auth(**samples.clerk_of("HZ05")))
+    response.raise_for_status()
+    director = Person(browser, console, DIRECTOR)
+    try:
+        page = director.page
+        deadline = time.monotonic() + WAIT
+        while True:
+            page.goto("/dashboard")
+            bars = page.locator("figure.chart svg rect.bar")
+            if bars.count() or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert bars.count() >= 3, "complaints by branch, subject and severity are drawn"
+        branch_chart = page.locator("figure.chart", has=page.locator("figcaption", has_text="各营业所投诉数"))
+        assert "HZ05" in branch_chart.inner_text()
+        assert branch_chart.locator("svg").get_attribute("role") == "img"
+        director.shot("dashboard")
+        page.get_by_role("link", name="English").click()
+        page.wait_for_url(re.compile(r"/dashboard"))
+        assert page.locator("h1").inner_text().startswith("Figures for")
+        assert page.get_by_role("link", name="Inbox").count() == 1
+        assert page.locator("html").get_attribute("lang") == "en"
+        director.shot("dashboard-en")
+        page.goto("/inbox")
+        assert page.locator("h1").inner_text() == "My inbox"   # the choice stays
+        page.get_by_role("link", name="中文").click()
+        page.wait_for_url(re.compile(r"/inbox"))
+        assert page.locator("h1").inner_text() == "我的待办"
+    finally:
+        director.close()
