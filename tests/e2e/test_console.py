@@ -465,3 +465,40 @@ def test_the_dashboard_charts_the_month_and_english_is_a_click_away(browser: Any
         assert page.locator("h1").inner_text() == "我的待办"
     finally:
         director.close()
+
+
+def test_a_record_corrected_at_the_read_back_is_read_back_again(browser: Any, console: ConsoleProcess,
+                                                                cluster: LocalCluster) -> None:
+    clerk = Person(browser, console, CLERK)
+    try:
+        page = clerk.page
+        page.goto("/register?subject=policy_service")
+        clerk.set("customer.name", "王女士")
+        clerk.set("customer.contact_person", "王女士")
+        clerk.set("customer.phone", samples.a_phone())
+        clerk.set("description", "营业所未按约定时间上门。")
+        page.get_by_role("button", name=re.compile("保存并复述")).click()
+        page.wait_for_url(re.compile(r"/read-back$"))
+        read_back_url = page.url
+        form_number = page.get_by_test_id("form-number").inner_text().strip()
+        # the customer hears it and says the contact is her husband: the clerk corrects the record
+        page.get_by_role("link", name=re.compile("更正记录")).click()
+        page.wait_for_url(re.compile(r"/correction$"))
+        assert page.locator("[name='customer.name']").input_value() == "王女士"   # the record as taken
+        clerk.set("customer.contact_person", "李先生")
+        clerk.set("reason", "客户更正联系人")
+        clerk.shot("correction")
+        page.get_by_role("button", name=re.compile("保存更正并复述")).click()
+        page.wait_for_url(read_back_url)
+        assert page.get_by_test_id("form-number").inner_text().strip() == form_number   # the same form number
+        assert "李先生" in page.locator("main").inner_text()
+        clerk.shot("read-back-again")
+        page.get_by_role("button", name=re.compile("确认登记")).click()
+        page.wait_for_url(re.compile(r"/registered$"))
+        complaint_id = re.search(r"/register/([0-9a-f-]{36})/", page.url).group(1)  # type: ignore[union-attr]
+        events = httpx.get(cluster.url(ServiceName.INTAKE) + f"/complaints/{complaint_id}/history",
+                           headers=cluster.auth(**samples.OPERATOR)).json()["events"]
+        assert [e["event_type"] for e in events][:3] == ["Taken", "Corrected", "ReadBackConfirmed"]
+        assert events[2]["data"]["record_revision"] == 2
+    finally:
+        clerk.close()

@@ -1,4 +1,4 @@
-"""`make up` as a new user runs it: fixed ports, URLs and tokens printed, Ctrl-C stops everything."""
+"""`make up` as a new user runs it: fixed ports, URLs and tokens printed, the console served, Ctrl-C stops everything."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from services.common.devbroker import port_in_use
 
 pytestmark = pytest.mark.e2e
-PORTS = [9092, 8001, 8002, 8003, 8004, 8005]
+PORTS = [9092, 8001, 8002, 8003, 8004, 8005, 8006, 8007, 8008]
 
 
 def test_make_up_serves_on_fixed_ports_prints_tokens_and_stops_on_ctrl_c(tmp_path: Path) -> None:
@@ -44,6 +44,10 @@ def test_make_up_serves_on_fixed_ports_prints_tokens_and_stops_on_ctrl_c(tmp_pat
                             headers={"Authorization": f"Bearer {tokens['TOKEN_OPERATOR']}"}, timeout=5)
         assert details.status_code in (200, 503) and details.json()["service"] == "intake"
         assert httpx.get("http://127.0.0.1:8001/health/details", timeout=5).status_code == 401
+        # the console, with the password it prints
+        assert "http://127.0.0.1:8008" in out and "demo-password" in out, out
+        login = httpx.get("http://127.0.0.1:8008/login", timeout=5)
+        assert login.status_code == 200 and 'name="password"' in login.text
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0, "".join(lines) + (process.stdout.read() if process.stdout else "")

@@ -449,8 +449,8 @@ async def take_step(request: Request, session: CurrentSession, ref: Annotated[st
             body = {k: v for k, v in body.items() if v is not None}
         cid = view["complaint"]["complaint_id"]
         try:
-            await state(request).services.post(offer.form.service if offer.form.service != "capa" else "capa",
-                                               offer.form.url_path(cid, offer.target), session.token, body)
+            await state(request).services.post(offer.form.service, offer.form.url_path(cid, offer.target),
+                                               session.token, body)
             return see_other(f"/complaints/{view['complaint']['form_number']}?done={quote(offer.form.segment)}")
         except ServiceError as e:
             if e.status == 422:
@@ -495,9 +495,11 @@ async def _uploads(request: Request, session: Session, fields: list[Field],
 REGISTER_SKIP = ("command_id", "correlation_id", "read_back_confirmed", "branch")
 
 
-async def _register_fields(request: Request) -> list[Field]:
+async def _register_fields(request: Request, correction: bool = False) -> list[Field]:
+    """The registration form's fields, from intake's own schema (of a correction: with its reason)."""
     api = await state(request).services.openapi("intake")
-    operation = api["paths"]["/complaints"]["post"]
+    path = "/complaints/{complaint_id}/corrections" if correction else "/complaints"
+    operation = api["paths"][path]["post"]
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     return fields_of(schema, api.get("components", {}).get("schemas", {}), skip=REGISTER_SKIP)
 
@@ -599,15 +601,95 @@ async def _taken(request: Request, session: Session, complaint_id: str) -> dict[
         data = event.get("data") or {}
         if event["event_type"] in ("Taken", "Registered"):
             record.update(data)
-        elif event["event_type"].startswith("Corrected"):
-            record.update(data.get("changes") or data.get("form") or {})
-            revision += 1
-        if event.get("published_as") == "ComplaintRegistered" or event["event_type"] in ("ReadBack", "ReadBackRecorded"):
+        elif event["event_type"] == "Corrected":
+            record.update(data.get("record") or {})
+            revision = int(data.get("revision") or revision + 1)
+        if event["event_type"] in READ_BACK_OVER:
             read_back = True
     if not record:
         raise PageError(404, "not found")
     return {"record": record, "revision": revision, "form_number": form_number, "complaint_id": complaint_id,
-            "registered": read_back or bool(record.get("read_back_confirmed"))}
+            "registered": read_back}
+
+
+#: Intake's events after which the read-back is over (registered, or why it could not be read back).
+READ_BACK_OVER = frozenset({"Registered", "ReadBackConfirmed", "ReadBackImpossible", "Released", "ClosedAtIntake",
+                            "Withdrawn"})
+
+
+def _as_values(record: Mapping[str, Any], zone_: ZoneInfo, prefix: str = "") -> dict[str, str]:
+    """A stored record as the registration form's input values (`customer.name`, company time)."""
+    values: dict[str, str] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            values |= _as_values(value, zone_, f"{name}.")
+        elif key == "received_at" and value:
+            values[name] = localtime(value, zone_).replace(" ", "T")
+        elif value is not None and not isinstance(value, (list, bool)):
+            values[name] = str(value)
+    return values
+
+
+@router.get("/register/{complaint_id}/correction", response_class=HTMLResponse, responses={**PAGE, 409: POST[409]})
+async def correction_form(request: Request, session: CurrentSession,
+                          complaint_id: Annotated[str, Path(pattern=f"^{UUID_RE}$")]) -> Response:
+    """The record as taken, to correct what the customer says is wrong when it is read back."""
+    taken = await _taken(request, session, complaint_id)
+    if taken["registered"]:
+        raise PageError(409, translator(language_of(request, session))("readback.already"))
+    fields = await _register_fields(request, correction=True)
+    record = taken["record"]
+    for f in fields:
+        if f.key == "product" and record.get("subject") == "product_quality":
+            f.require()
+    values = _as_values(record, zone(request))
+    lists = {"serious_reasons": list(record.get("serious_reasons") or [])}
+    return render(request, "register.html", {**taken, "fields": fields, "values": values, "lists": lists,
+                                             "errors": {}, "general": [], "command_id": str(uuid.uuid4()),
+                                             "branches": [record["branch"]], "correcting": True}, session=session)
+
+
+@router.post("/register/{complaint_id}/correction", status_code=303, response_class=RedirectResponse, responses=POST,
+             openapi_extra=form_body("command_id", "reason", "subject"))
+async def correct(request: Request, session: CurrentSession,
+                  complaint_id: Annotated[str, Path(pattern=f"^{UUID_RE}$")]) -> Response:
+    """Correct the record before its read-back (a new revision, read back again)."""
+    form_data = await request.form()
+    check_csrf(session, form_data, request)
+    taken = await _taken(request, session, complaint_id)
+    fields = await _register_fields(request, correction=True)
+    values = {k: v for k, v in form_data.multi_items() if isinstance(v, str)}
+    lists = {k: [v for v in form_data.getlist(k) if isinstance(v, str)] for k in form_data.keys()}
+    command_id = values.get("command_id") if re.fullmatch(UUID_RE, values.get("command_id", "")) else str(uuid.uuid4())
+    if values.get("subject") != "product_quality":
+        fields = [f for f in fields if f.key != "product"]
+    for f in fields:
+        if f.key == "product":
+            f.require()
+    errors: dict[str, str] = {}
+    general: list[str] = []
+    status = 400
+    try:
+        body = body_of(fields, values, zone(request), lists=lists)
+    except FormError as e:
+        errors, body = e.errors, None
+    if body is not None:
+        body |= {"branch": taken["record"]["branch"], "command_id": command_id}
+        try:
+            await state(request).services.post("intake", f"/complaints/{complaint_id}/corrections", session.token, body)
+            return see_other(f"/register/{complaint_id}/read-back")
+        except ServiceError as e:
+            if e.status == 422:
+                errors, general = errors_by_field(e.detail, fields)
+            elif e.status in (403, 404, 409):
+                general, status = [_detail_text(e.detail)], e.status
+            else:
+                raise service_error_page(e) from None
+    return render(request, "register.html", {**taken, "fields": fields, "values": values, "lists": lists,
+                                             "errors": errors, "general": general, "command_id": command_id,
+                                             "branches": [taken["record"]["branch"]], "correcting": True},
+                  status=status, session=session)
 
 
 @router.get("/register/{complaint_id}/read-back", response_class=HTMLResponse, responses=PAGE)
