@@ -28,6 +28,13 @@ class ServiceError(Exception):
         self.service = service
 
 
+class TokenRejected(ServiceError):
+    """A service answered 401: the session's token expired or was revoked; the person signs in again."""
+
+    def __init__(self, detail: Any, service: str):
+        super().__init__(401, detail, service)
+
+
 class ServiceUnavailable(ServiceError):
     def __init__(self, service: str, reason: str):
         super().__init__(503, f"{service} cannot be reached: {reason}", service)
@@ -53,6 +60,8 @@ class Services:
                 detail = response.json().get("detail")
             except (ValueError, AttributeError):
                 detail = response.text[:500]
+            if response.status_code == 401 and token:
+                raise TokenRejected(detail, service)
             raise ServiceError(response.status_code, detail, service)
         if response.headers.get("content-type", "").startswith("application/json"):
             return response.json()

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.http import allow_header
 from services.common.tokens import check_identity, mint_token
-from services.console.application import Services
+from services.console.application import Services, TokenRejected
 from services.console.catalog import HERE, Catalogue, load_catalogue, translator
 from services.console.domain.users import User, parse_users
 from services.console.entrypoints import web
@@ -123,6 +124,18 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             response.headers["HX-Redirect"] = e.url
             return response
         return RedirectResponse(e.url, status_code=303)
+
+    @app.exception_handler(TokenRejected)
+    async def token_rejected(request: Request, e: TokenRejected) -> RedirectResponse:
+        """The token expired (a provider's access token lives minutes) or was revoked: the session
+        ends and the person signs in again, coming back to the page they were on."""
+        state.sessions.delete(request.cookies.get(web.SESSION_COOKIE))
+        target = "/login?next=" + quote(web.safe_next(str(request.url.path)), safe="")
+        response = RedirectResponse(target, status_code=303)
+        response.delete_cookie(web.SESSION_COOKIE, path="/")
+        if request.headers.get("HX-Request") == "true":
+            response.headers["HX-Redirect"] = target
+        return response
 
     @app.exception_handler(web.PageError)
     async def page_error(request: Request, e: web.PageError) -> HTMLResponse:

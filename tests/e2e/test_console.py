@@ -502,3 +502,28 @@ def test_a_record_corrected_at_the_read_back_is_read_back_again(browser: Any, co
         assert events[2]["data"]["record_revision"] == 2
     finally:
         clerk.close()
+
+
+def test_a_session_whose_token_has_expired_signs_in_again(console: ConsoleProcess, cluster: LocalCluster) -> None:
+    """The services refuse the token (401: expired, as a provider's short-lived access token does):
+    the console ends the session and sends the person to sign in, back to where they were."""
+    from datetime import datetime, timezone
+
+    from services.common.auth import AuthSettings
+    from services.common.tokens import mint_token
+    from services.console.sessions import SessionStore
+
+    expired = mint_token(cluster.workdir, CLERK, "branch_clerk", "SH01", ttl=timedelta(minutes=5),
+                         now=datetime.now(timezone.utc) - timedelta(hours=1), settings=AuthSettings.model_construct())
+    store = SessionStore(cluster.workdir / "console-sessions.sqlite")
+    session_id, _ = store.create(user_id=CLERK, name="李静", role="branch_clerk", branch="SH01", region=None,
+                                 token=expired, ttl=timedelta(hours=1))
+    try:
+        with httpx.Client(base_url=console.url, follow_redirects=False,
+                          cookies={"console_session": session_id}) as client:
+            answer = client.get("/inbox")
+            assert answer.status_code == 303
+            assert answer.headers["location"] == "/login?next=%2Finbox"
+        assert store.get(session_id) is None
+    finally:
+        store.close()

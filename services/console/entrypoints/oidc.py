@@ -13,6 +13,8 @@ default's users file is.
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from typing import Annotated, Any
 
 import jwt
@@ -68,10 +70,13 @@ async def callback(request: Request) -> Response:
     if not role:
         raise web.PageError(403, f"the provider's token has no {settings.oidc_role_claim} claim")
     user_id = str(claims.get("preferred_username") or claims["sub"])
+    ttl = web.state(request).ttl
+    if isinstance(claims.get("exp"), (int, float)):  # the session ends when its token does
+        ttl = min(ttl, timedelta(seconds=max(0.0, claims["exp"] - time.time())))
     session_id, _ = web.state(request).sessions.create(
         user_id=user_id, name=str(info.get("name") or user_id), role=str(role),
         branch=claim(claims, settings.oidc_branch_claim), region=claim(claims, settings.oidc_region_claim),
-        token=access, ttl=web.state(request).ttl, language=web.language_of(request))
+        token=access, ttl=ttl, language=web.language_of(request))
     response = web.see_other(web.safe_next(request.session.pop("next", None)))
-    web._set_cookie(request, response, web.SESSION_COOKIE, session_id, max_age=int(web.state(request).ttl.total_seconds()))
+    web.set_cookie(request, response, web.SESSION_COOKIE, session_id, max_age=int(ttl.total_seconds()))
     return response

@@ -29,7 +29,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from contracts.envelope import FORM_NUMBER_PATTERN
 from services.common.auth import Principal
-from services.console.application import MAX_UPLOAD_BYTES, ServiceError
+from services.console.application import MAX_UPLOAD_BYTES, ServiceError, TokenRejected
 from services.console.catalog import HERE, LANGUAGES, FormSpec, resolve, translator
 from services.console.domain.forms import Field, FormError, body_of, errors_by_field, fields_of
 from services.console.domain.users import authenticate
@@ -169,7 +169,10 @@ def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def service_error_page(e: ServiceError) -> PageError:
+def service_error_page(e: ServiceError) -> Exception:
+    """The page for a service's refusal; a rejected token stays itself (the session ends, see bootstrap)."""
+    if isinstance(e, TokenRejected):
+        return e
     if e.status in (401, 403):
         return PageError(403, f"{e.service}: {_detail_text(e.detail)}")
     if e.status == 404:
@@ -195,7 +198,7 @@ async def login_page(request: Request, next: Annotated[str | None, Query(max_len
     token = secrets.token_urlsafe(24)
     response = render(request, "login.html", {"next": safe_next(next), "login_csrf": token,
                                               "oidc": state(request).settings.oidc, "error": None})
-    _set_cookie(request, response, LOGIN_COOKIE, token, max_age=3600)
+    set_cookie(request, response, LOGIN_COOKIE, token, max_age=3600)
     return response
 
 
@@ -229,7 +232,7 @@ async def login(request: Request) -> Response:
                                             branch=user.branch, region=user.region, token=token,
                                             ttl=console.ttl, language=language_of(request))
     response = see_other(next_url)
-    _set_cookie(request, response, SESSION_COOKIE, session_id, max_age=int(console.ttl.total_seconds()))
+    set_cookie(request, response, SESSION_COOKIE, session_id, max_age=int(console.ttl.total_seconds()))
     response.delete_cookie(LOGIN_COOKIE, path="/")
     return response
 
@@ -246,7 +249,7 @@ async def logout(request: Request, session: CurrentSession) -> Response:
     return response
 
 
-def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
     response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="lax",
                         secure=state(request).settings.cookie_secure)
 
