@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-from contracts.envelope import ServiceName
 from services.common.cluster import SERVICES, ConsoleProcess, LocalCluster
 from services.common.devbroker import DevBroker, port_in_use
 from services.common.settings import DEFAULT_HTTP_PORTS
