@@ -6,7 +6,8 @@ context: a branch clerk registers a product-quality complaint and confirms the r
 clerk dispatches the regional manager on site; the regional manager records the determination with
 a photo uploaded from the form, and files the defective-product form; the marketing director and
 the HQ regional manager approve it; the HQ clerk forwards it and names the handler; the quality
-department adjudicates; the decision is approved; the clerk sees the reply task in the inbox,
+department adjudicates; the decision is approved; the corrective action the defect raised is proposed
+by quality and approved by the management representative and the general manager; the clerk sees the reply task in the inbox,
 replies, quality records the remedy, the clerk follows up and the HQ clerk closes the case. Every
 page of the way is screenshotted into the test's artifacts directory (`CONSOLE_SCREENSHOTS`, by
 default `test-artifacts/console/` under the repository).
@@ -50,6 +51,8 @@ MANAGER = "rm-wang"           # regional manager, EAST
 DIRECTOR = "md-huang"         # marketing director
 HQ_REGIONAL = "hqrm-zhou"     # HQ regional manager
 QUALITY = "qd-lin"            # quality department
+REPRESENTATIVE = "mr-sun"     # management representative
+GENERAL_MANAGER = "gm-chen"
 WAIT = 45.0
 
 
@@ -223,6 +226,12 @@ def test_the_journey_of_a_quality_complaint_through_the_console(browser: Any, co
             "root_cause": "铸造气孔", "responsible_party": "company", "proposed_handling": "更换齿轮箱",
             "salesperson_negligent": False})
         who(HQ_REGIONAL).step(form_number, "quality/quality-decision-approval", {"company_cost": "1800.00"})
+        # the defect raised a corrective action: quality proposes it, both of its approvers approve it
+        quality.step(form_number, "capa/proposal", {
+            "root_cause": "铸造气孔", "actions": "改进浇注温度控制\n加强出厂气密检验", "responsible_department": "生产部",
+            "due_at": _local(timedelta(days=30))})
+        who(REPRESENTATIVE).step(form_number, "capa/approval")
+        who(GENERAL_MANAGER).step(form_number, "capa/approval")
 
         # the clerk sees the reply task in the inbox, oldest deadline first, and answers the customer
         deadline = time.monotonic() + WAIT
