@@ -56,11 +56,12 @@ faults: install check-postgres
 	$(BIN)/python -m pytest -m faults -s
 
 ## Throughput and latency through the whole path (N=2000 by default), deadlines, and the read side's replay
-## rate (EVENTS=100000) and search latency (SEARCH=100000 complaints); prints figures.
+## rate (EVENTS=100000) and search latency (SEARCH=100000 complaints), the console's page times; prints figures.
 bench: install check-postgres
 	$(BIN)/python -m tests.bench.end_to_end --complaints $(or $(N),2000)
 	$(BIN)/python -m tests.bench.deadlines --deadlines $(or $(DEADLINES),100000)
 	$(BIN)/python -m tests.bench.read_side --events $(or $(EVENTS),100000) --search-complaints $(or $(SEARCH),100000)
+	$(BIN)/python -m tests.bench.console --complaints $(or $(CONSOLE_COMPLAINTS),200) --requests $(or $(CONSOLE_REQUESTS),200)
 
 ## The development broker on its own, on 127.0.0.1:9092.
 broker: install
