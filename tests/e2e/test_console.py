@@ -263,9 +263,11 @@ def test_the_journey_of_a_quality_complaint_through_the_console(browser: Any, co
             time.sleep(0.5)
         clerk.shot("closed")
         assert "结案" in stage
-        timeline = clerk.page.locator("ol.timeline li").all_inner_texts()
-        assert any("ComplaintClosed" in line for line in timeline)
-        assert any("OnSiteDeterminationRecorded" in line for line in timeline)
+        events = clerk.page.locator("ol.timeline li").evaluate_all("items => items.map(i => i.dataset.event)")
+        steps = ["ReadBackConfirmed", "ComplaintRegistered", "QualityCaseTriaged", "OnSiteDeterminationRecorded",
+                 "QualityDecisionApproved", "CustomerReplied", "SatisfactionFollowUpRecorded", "ComplaintClosed"]
+        assert all(step in events for step in steps), set(steps) - set(events)
+        assert [events.index(step) for step in steps] == sorted(events.index(step) for step in steps)  # in order
     finally:
         for person in people.values():
             person.close()
