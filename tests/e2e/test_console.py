@@ -263,7 +263,8 @@ def test_the_journey_of_a_quality_complaint_through_the_console(browser: Any, co
             time.sleep(0.5)
         clerk.shot("closed")
         assert "结案" in stage
-        events = clerk.page.locator("ol.timeline li").evaluate_all("items => items.map(i => i.dataset.event)")
+        events = clerk.page.locator("ol.timeline").first.locator("li").evaluate_all(
+            "items => items.map(i => i.dataset.event)")
         steps = ["ReadBackConfirmed", "ComplaintRegistered", "QualityCaseTriaged", "OnSiteDeterminationRecorded",
                  "QualityDecisionApproved", "CustomerReplied", "SatisfactionFollowUpRecorded", "ComplaintClosed"]
         assert all(step in events for step in steps), set(steps) - set(events)

@@ -353,8 +353,11 @@ async def complaint_page(request: Request, session: CurrentSession,
     for d in (view.get("deadlines") or {}).get("deadlines", []):
         if d.get("status") == "open":
             explanations[d["kind"]] = "\n".join(d.get("steps") or ())
-    return render(request, "complaint.html", {**view, "offers": mine, "explanations": explanations},
-                  session=session)
+    awaited = view["complaint"].get("awaited_actions") or []
+    notices = [a for a in awaited if str(a.get("source") or "").startswith("notify:")]
+    return render(request, "complaint.html", {
+        **view, "offers": mine, "explanations": explanations, "notices_awaited": notices,
+        "steps_awaited": [a for a in awaited if a not in notices]}, session=session)
 
 
 @router.get("/evidence/{sha256}", response_class=Response,
