@@ -539,3 +539,34 @@ def test_a_session_whose_token_has_expired_signs_in_again(console: ConsoleProces
         assert store.get(session_id) is None
     finally:
         store.close()
+
+
+def test_a_complaints_page_stands_when_a_service_behind_it_is_down(browser: Any, console: ConsoleProcess,
+                                                                  cluster: LocalCluster) -> None:
+    """Billing stopped: the complaint's page still shows what HQ and the others know, and says which
+    part cannot be read now; a page that needs billing says the service cannot be reached (503)."""
+    response = httpx.post(cluster.url(ServiceName.INTAKE) + "/complaints", json=samples.quality_complaint("SH01"),
+                          headers=cluster.auth(**samples.clerk_of("SH01")))
+    response.raise_for_status()
+    form_number = response.json()["form_number"]
+    clerk = Person(browser, console, CLERK)
+    try:
+        deadline = time.monotonic() + WAIT
+        while clerk.page.goto(f"/complaints/{form_number}").status != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        cluster.stop_service(ServiceName.BILLING)
+        answer = clerk.page.goto(f"/complaints/{form_number}")
+        assert answer.status == 200
+        assert clerk.page.locator("h1").inner_text().startswith(form_number)
+        assert "ledger" in clerk.page.locator("p.alert").inner_text()
+        clerk.shot("billing-down")
+        hq = Person(browser, console, HQ_CLERK)
+        try:
+            answer = hq.page.goto(f"/complaints/{form_number}/steps/billing/costs")
+            assert answer.status == 503
+            assert "billing" in hq.page.locator("main").inner_text()
+        finally:
+            hq.close()
+    finally:
+        cluster.start_service(ServiceName.BILLING)
+        clerk.close()

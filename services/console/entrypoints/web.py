@@ -386,7 +386,10 @@ async def _step_context(request: Request, session: Session, ref: str, key: str,
     offer = find_offer(principal_of(session), view["complaint"], state(request).catalogue, key, target)
     if offer is None:
         raise PageError(403, translator(language_of(request, session))("error.not_yours"))
-    schema, components = await services.body_schema(offer.form)
+    try:
+        schema, components = await services.body_schema(offer.form)
+    except ServiceError as e:
+        raise service_error_page(e) from None
     context = {"investigation": view.get("investigation") or {}, "ledger": view.get("ledger") or {},
                "complaint": view["complaint"], "role": session.role, "revision": 1,
                "history": _latest_by_type(view.get("history"))}
@@ -503,7 +506,10 @@ REGISTER_SKIP = ("command_id", "correlation_id", "read_back_confirmed", "branch"
 
 async def _register_fields(request: Request, correction: bool = False) -> list[Field]:
     """The registration form's fields, from intake's own schema (of a correction: with its reason)."""
-    api = await state(request).services.openapi("intake")
+    try:
+        api = await state(request).services.openapi("intake")
+    except ServiceError as e:
+        raise service_error_page(e) from None
     path = "/complaints/{complaint_id}/corrections" if correction else "/complaints"
     operation = api["paths"][path]["post"]
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
