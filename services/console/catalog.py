@@ -53,10 +53,23 @@ class Optional_:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """A step about each item of a list the complaint holds (`items`, a dotted path) until the
+    item's `until` field is given."""
+
+    form: str
+    items: str
+    id: str
+    until: str
+    detail: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Catalogue:
     forms: Mapping[str, FormSpec]
     awaited: Mapping[str, tuple[str, ...]]
     optional: tuple[Optional_, ...]
+    pending: tuple[Pending, ...] = ()
 
     def forms_for(self, step: str, source: str, subject: str | None = None) -> list[FormSpec]:
         """The forms that take an awaited `step` from `source` (routing, quality, capa:<id>, notify:<id>).
@@ -94,7 +107,12 @@ def load_catalogue(path: Path = HERE / "steps.yaml") -> Catalogue:
     for o in optional:
         if o.form not in forms:
             raise ValueError(f"{path.name}: optional form {o.form} unknown")
-    return Catalogue(forms, awaited, optional)
+    pending = tuple(Pending(p["form"], p["items"], p["id"], p["until"], tuple(p.get("detail") or ()))
+                    for p in data.get("pending", ()))
+    for p in pending:
+        if p.form not in forms or not forms[p.form].needs_target:
+            raise ValueError(f"{path.name}: pending form {p.form} unknown, or its path names no target")
+    return Catalogue(forms, awaited, optional, pending)
 
 
 def resolve(source: str, context: Mapping[str, Any]) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 from services.common.access import rules
 from services.common.auth import Principal
-from services.console.catalog import OPEN, Catalogue, FormSpec
+from services.console.catalog import OPEN, Catalogue, FormSpec, resolve
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,10 @@ def _target(source: str) -> str | None:
     return source.split(":", 1)[1] if ":" in source else None
 
 
-def offers(principal: Principal, complaint: Mapping[str, Any], catalogue: Catalogue) -> list[Offer]:
-    """The steps `principal` may take on `complaint` (HQ's complaint row) now, awaited ones first."""
+def offers(principal: Principal, complaint: Mapping[str, Any], catalogue: Catalogue,
+           context: Mapping[str, Any] | None = None) -> list[Offer]:
+    """The steps `principal` may take on `complaint` (HQ's complaint row) now: awaited ones first, then
+    those about pending items of `context` (the complaint's `ledger`, `investigation`), then optional ones."""
     out: list[Offer] = []
     seen: set[str] = set()
     subject = complaint.get("subject")
@@ -67,6 +69,18 @@ def offers(principal: Principal, complaint: Mapping[str, Any], catalogue: Catalo
             offer = Offer(form, _target(source) if form.needs_target else None, True, item.get("due_at"),
                           item.get("deadline_kind"), item.get("detail"))
             if offer.ref not in seen and may_take(principal, form):
+                seen.add(offer.ref)
+                out.append(offer)
+    for pending in catalogue.pending:
+        form = catalogue.forms[pending.form]
+        if not may_take(principal, form) or not in_state(complaint, (OPEN,)):
+            continue
+        for item in resolve(pending.items, context or {}) or ():
+            if not isinstance(item, Mapping) or item.get(pending.until) or not item.get(pending.id):
+                continue
+            detail = " · ".join(str(item[k]) for k in pending.detail if item.get(k) is not None) or None
+            offer = Offer(form, str(item[pending.id]), False, detail=detail)
+            if offer.ref not in seen:
                 seen.add(offer.ref)
                 out.append(offer)
     for optional in catalogue.optional:
@@ -95,9 +109,9 @@ def in_state(complaint: Mapping[str, Any], states: Iterable[str]) -> bool:
 
 
 def find_offer(principal: Principal, complaint: Mapping[str, Any], catalogue: Catalogue, key: str,
-               target: str | None) -> Offer | None:
+               target: str | None, context: Mapping[str, Any] | None = None) -> Offer | None:
     """The offer the user asked for by its address, if they may take it now."""
-    for offer in offers(principal, complaint, catalogue):
+    for offer in offers(principal, complaint, catalogue, context):
         if offer.form.key == key and (offer.target or None) == (target or None):
             return offer
     return None

@@ -207,3 +207,39 @@ def test_a_row_without_awaited_actions(catalogue: Catalogue) -> None:
     row = complaint(case_state="awaiting_triage")
     row["awaited_actions"] = None
     assert refs(offers(HQ, row, catalogue), awaited=True) == []
+
+
+# --- pending items: a proposed compensation waits for an approver ---------------------------------
+
+COMPENSATION = "7c6b5a49-3333-4444-8555-666677778888"
+DIRECTOR = Principal("md-huang", "marketing_director")
+
+
+def ledger(*compensations: dict[str, Any]) -> dict[str, Any]:
+    return {"ledger": {"compensations": list(compensations)}}
+
+
+def proposed(approved_by: str | None = None) -> dict[str, Any]:
+    return {"compensation_id": COMPENSATION, "amount": "500.00", "reason": "goodwill", "proposed_by": "rm-wang",
+            "approved_by": approved_by}
+
+
+def test_a_proposed_compensation_is_offered_to_the_roles_that_approve_it(catalogue: Catalogue) -> None:
+    for principal in (DIRECTOR, RM):
+        found = [o for o in offers(principal, complaint(), catalogue, ledger(proposed()))
+                 if o.form.key == "billing/compensation-approval"]
+        assert [(o.target, o.awaited, o.detail) for o in found] == [(COMPENSATION, False, "500.00 · goodwill")]
+        assert find_offer(principal, complaint(), catalogue, "billing/compensation-approval", COMPENSATION,
+                          ledger(proposed())) is not None
+    assert find_offer(DIRECTOR, complaint(), catalogue, "billing/compensation-approval", ACTION,
+                      ledger(proposed())) is None
+
+
+def test_an_approved_compensation_or_a_role_without_the_action_gets_no_approval(catalogue: Catalogue) -> None:
+    assert not [o for o in offers(DIRECTOR, complaint(), catalogue, ledger(proposed("gm-chen")))
+                if o.form.key == "billing/compensation-approval"]
+    assert not [o for o in offers(CLERK, complaint(), catalogue, ledger(proposed()))
+                if o.form.key == "billing/compensation-approval"]
+    closed = complaint(case_state="closed", closed_at="2026-03-04T10:00:00Z")
+    assert not [o for o in offers(DIRECTOR, closed, catalogue, ledger(proposed()))
+                if o.form.key == "billing/compensation-approval"]

@@ -570,3 +570,28 @@ def test_a_complaints_page_stands_when_a_service_behind_it_is_down(browser: Any,
     finally:
         cluster.start_service(ServiceName.BILLING)
         clerk.close()
+
+
+def test_a_compensation_proposed_by_the_regional_manager_is_approved_by_the_director(
+        browser: Any, console: ConsoleProcess, cluster: LocalCluster) -> None:
+    response = httpx.post(cluster.url(ServiceName.INTAKE) + "/complaints", json=samples.quality_complaint("SH01"),
+                          headers=cluster.auth(**samples.clerk_of("SH01")))
+    response.raise_for_status()
+    form_number = response.json()["form_number"]
+    manager, director = Person(browser, console, MANAGER), Person(browser, console, DIRECTOR)
+    try:
+        manager.step(form_number, "billing/compensation", {"amount": "300.00", "reason": "延误补偿"})
+        director.step(form_number, "billing/compensation-approval", {"comments": "同意"})
+        deadline = time.monotonic() + WAIT
+        while True:
+            director.open(form_number)
+            ledger = director.page.locator("section[aria-labelledby='ledger-h']")
+            if (ledger.count() and "300.00" in ledger.inner_text()) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert "300.00" in ledger.inner_text()
+        assert director.page.locator("a[data-step='billing/compensation-approval']").count() == 0  # approved: gone
+        director.shot("compensation-booked")
+    finally:
+        manager.close()
+        director.close()

@@ -348,7 +348,8 @@ async def complaint_page(request: Request, session: CurrentSession,
         view = await state(request).services.complaint_view(ref, session.token)
     except ServiceError as e:
         raise service_error_page(e) from None
-    mine = offers(principal_of(session), view["complaint"], state(request).catalogue)
+    mine = offers(principal_of(session), view["complaint"], state(request).catalogue,
+                  {"ledger": view.get("ledger") or {}, "investigation": view.get("investigation") or {}})
     explanations = {}
     for d in (view.get("deadlines") or {}).get("deadlines", []):
         if d.get("status") == "open":
@@ -383,7 +384,8 @@ async def _step_context(request: Request, session: Session, ref: str, key: str,
         view = await services.complaint_view(ref, session.token)
     except ServiceError as e:
         raise service_error_page(e) from None
-    offer = find_offer(principal_of(session), view["complaint"], state(request).catalogue, key, target)
+    offer = find_offer(principal_of(session), view["complaint"], state(request).catalogue, key, target,
+                       {"ledger": view.get("ledger") or {}, "investigation": view.get("investigation") or {}})
     if offer is None:
         raise PageError(403, translator(language_of(request, session))("error.not_yours"))
     try:
