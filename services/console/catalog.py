@@ -50,6 +50,8 @@ class FormSpec:
 class Optional_:
     form: str
     states: tuple[str, ...]
+    #: What the complaint's context must hold for the step to be taken (`ledger`), if anything.
+    needs: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def load_catalogue(path: Path = HERE / "steps.yaml") -> Catalogue:
         missing = [k for k in keys if k not in forms]
         if missing:
             raise ValueError(f"{path.name}: awaited.{step} names unknown forms {missing}")
-    optional = tuple(Optional_(o["form"], tuple(o["states"])) for o in data.get("optional", ()))
+    optional = tuple(Optional_(o["form"], tuple(o["states"]), o.get("needs")) for o in data.get("optional", ()))
     for o in optional:
         if o.form not in forms:
             raise ValueError(f"{path.name}: optional form {o.form} unknown")

@@ -87,6 +87,8 @@ def offers(principal: Principal, complaint: Mapping[str, Any], catalogue: Catalo
         form = catalogue.forms[optional.form]
         if form.key in seen or not may_take(principal, form) or not in_state(complaint, optional.states):
             continue
+        if optional.needs and not resolve(optional.needs, context or {}):
+            continue  # the service has not opened what the step acts on yet (billing's ledger)
         seen.add(form.key)
         out.append(Offer(form, None, False))
     return out

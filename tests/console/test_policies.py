@@ -145,8 +145,18 @@ def test_open_steps_need_a_routed_complaint_that_is_not_closed(catalogue: Catalo
 def test_costs_are_not_for_a_branch_clerk(catalogue: Catalogue) -> None:
     row = complaint(case_state="awaiting_remedy")
     assert "billing.cost.record" not in rules().roles["branch_clerk"].actions
-    assert "billing/costs" not in refs(offers(CLERK, row, catalogue))
-    assert "billing/costs" in refs(offers(HQ, row, catalogue), awaited=False)
+    assert "billing/costs" not in refs(offers(CLERK, row, catalogue, ledger()))
+    assert "billing/costs" in refs(offers(HQ, row, catalogue, ledger()), awaited=False)
+
+
+def test_billing_steps_wait_for_billing_to_open_the_ledger(catalogue: Catalogue) -> None:
+    """Routed at HQ but not yet at billing (each follows the topics on its own): no billing button yet,
+    rather than a form billing would refuse for a ledger it does not have."""
+    row = complaint(case_state="awaiting_triage")
+    for key in ("billing/costs", "billing/compensation"):
+        assert key not in refs(offers(HQ, row, catalogue))
+        assert key not in refs(offers(HQ, row, catalogue, {"ledger": None}))
+        assert key in refs(offers(HQ, row, catalogue, ledger()), awaited=False)
 
 
 def test_quality_stage_states(catalogue: Catalogue) -> None:

@@ -32,15 +32,12 @@ import pytest
 
 from contracts.envelope import ServiceName
 from services.common.cluster import ConsoleProcess, LocalCluster
+from tests.support.browser import launched
 from services.demo import samples
 
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 PASSWORD = "demo-password"
 ARTIFACTS = Path(os.environ.get("CONSOLE_SCREENSHOTS", Path(__file__).resolve().parents[2] / "test-artifacts" / "console"))
 #: People of the console's users file (services/console/users.yaml).
@@ -64,12 +61,7 @@ def console(cluster: LocalCluster) -> Iterator[ConsoleProcess]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (make install installs it as root)")
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    yield from launched()
 
 
 class Person:
@@ -101,17 +93,13 @@ class Person:
              files: dict[str, list[Path]] | None = None) -> None:
         """Open the complaint until the step's button shows (the read side follows the events), open its
         form, fill it, send it, and see the complaint's page say it is done."""
-        deadline = time.monotonic() + WAIT
+        try:
+            self.step_button(form_number, key)
+        except AssertionError:
+            self.shot(f"missing-{key.replace('/', '-')}")
+            offered = self.page.locator("a[data-step]").evaluate_all("e => e.map(a => a.dataset.step)")
+            raise AssertionError(f"{self.user} has no step {key} on {form_number} after {WAIT}s; offered: {offered}")
         button = self.page.locator(f"a[data-step='{key}']")
-        while True:
-            self.open(form_number)
-            if button.count():
-                break
-            if time.monotonic() > deadline:
-                self.shot(f"missing-{key.replace('/', '-')}")
-                raise AssertionError(f"{self.user} has no step {key} on {form_number} after {WAIT}s; "
-                                     f"offered: {self.page.locator('a[data-step]').evaluate_all('e => e.map(a => a.dataset.step)')}")
-            time.sleep(0.5)
         self.shot("complaint")
         button.first.click()
         self.page.wait_for_selector(f"form[data-step='{key}']")
@@ -127,6 +115,17 @@ class Person:
             errors = self.page.locator(".error, .alert").all_inner_texts()
             raise AssertionError(f"{key} by {self.user} was refused: {errors}")
 
+    def step_button(self, form_number: str, key: str) -> None:
+        """Open the complaint until the step's button shows (the read side follows the events)."""
+        deadline = time.monotonic() + WAIT
+        while True:
+            self.open(form_number)
+            if self.page.locator(f"a[data-step='{key}']").count():
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.user} has no step {key} on {form_number} after {WAIT}s")
+            time.sleep(0.5)
+
     def set(self, name: str, value: Any) -> None:
         field = self.page.locator(f"[name='{name}']").first
         tag = field.evaluate("e => e.tagName.toLowerCase() + (e.type ? ':' + e.type : '')")
@@ -139,6 +138,14 @@ class Person:
 
     def close(self) -> None:
         self.context.close()
+
+
+def registered(cluster: LocalCluster, branch: str) -> httpx.Response:
+    """A product complaint registered over intake's API by the branch's clerk (its receipt)."""
+    response = httpx.post(cluster.url(ServiceName.INTAKE) + "/complaints", json=samples.quality_complaint(branch),
+                          headers=cluster.auth(**samples.clerk_of(branch)))
+    response.raise_for_status()
+    return response
 
 
 def _photo(tmp_path: Path) -> Path:
@@ -276,9 +283,7 @@ def test_the_journey_of_a_quality_complaint_through_the_console(browser: Any, co
 
 def test_a_branch_user_cannot_open_another_branchs_complaint_by_url(browser: Any, console: ConsoleProcess,
                                                                    cluster: LocalCluster) -> None:
-    response = httpx.post(cluster.url(ServiceName.INTAKE) + "/complaints", json=samples.quality_complaint("SH01"),
-                          headers=cluster.auth(**samples.clerk_of("SH01")))
-    response.raise_for_status()
+    response = registered(cluster, "SH01")
     form_number, complaint_id = response.json()["form_number"], response.json()["complaint_id"]
     own = Person(browser, console, CLERK)
     other = Person(browser, console, OTHER_CLERK)
@@ -446,9 +451,7 @@ def test_signing_out_ends_the_session_and_forms_need_their_csrf_token(console: C
 
 def test_the_dashboard_charts_the_month_and_english_is_a_click_away(browser: Any, console: ConsoleProcess,
                                                                     cluster: LocalCluster) -> None:
-    response = httpx.post(cluster.url(ServiceName.INTAKE) + "/complaints", json=samples.quality_complaint("HZ05"),
-                          headers=cluster.auth(**samples.clerk_of("HZ05")))
-    response.raise_for_status()
+    registered(cluster, "HZ05")
     director = Person(browser, console, DIRECTOR)
     try:
         page = director.page
@@ -543,40 +546,43 @@ def test_a_session_whose_token_has_expired_signs_in_again(console: ConsoleProces
 
 def test_a_complaints_page_stands_when_a_service_behind_it_is_down(browser: Any, console: ConsoleProcess,
                                                                   cluster: LocalCluster) -> None:
-    """Billing stopped: the complaint's page still shows what HQ and the others know, and says which
-    part cannot be read now; a page that needs billing says the service cannot be reached (503)."""
-    response = httpx.post(cluster.url(ServiceName.INTAKE) + "/complaints", json=samples.quality_complaint("SH01"),
-                          headers=cluster.auth(**samples.clerk_of("SH01")))
-    response.raise_for_status()
-    form_number = response.json()["form_number"]
-    clerk = Person(browser, console, CLERK)
+    """Billing stopped: the complaint's page still shows what HQ and the others know, says which part
+    cannot be read now, and offers no billing step. Routing stopped: a step sent to it is a 503 page
+    naming it, not an error of the console."""
+    form_number = registered(cluster, "SH01").json()["form_number"]
+    clerk, hq = Person(browser, console, CLERK), Person(browser, console, HQ_CLERK)
     try:
-        deadline = time.monotonic() + WAIT
-        while clerk.page.goto(f"/complaints/{form_number}").status != 200 and time.monotonic() < deadline:
-            time.sleep(0.5)
+        hq.step_button(form_number, "routing/on-site-dispatch")
         cluster.stop_service(ServiceName.BILLING)
-        answer = clerk.page.goto(f"/complaints/{form_number}")
-        assert answer.status == 200
-        assert clerk.page.locator("h1").inner_text().startswith(form_number)
-        assert "ledger" in clerk.page.locator("p.alert").inner_text()
-        clerk.shot("billing-down")
-        hq = Person(browser, console, HQ_CLERK)
         try:
-            answer = hq.page.goto(f"/complaints/{form_number}/steps/billing/costs")
-            assert answer.status == 503
-            assert "billing" in hq.page.locator("main").inner_text()
+            answer = clerk.page.goto(f"/complaints/{form_number}")
+            assert answer.status == 200
+            assert clerk.page.locator("h1").inner_text().startswith(form_number)
+            assert "ledger" in clerk.page.locator("p.alert").inner_text()
+            clerk.shot("billing-down")
+            hq.open(form_number)
+            assert hq.page.locator("a[data-step^='billing/']").count() == 0
         finally:
-            hq.close()
+            cluster.start_service(ServiceName.BILLING)
+        hq.page.goto(f"/complaints/{form_number}/steps/routing/on-site-dispatch")
+        hq.set("note", "请区域经理到现场。")
+        cluster.stop_service(ServiceName.ROUTING)
+        try:
+            with hq.page.expect_response(lambda r: r.request.method == "POST") as sent:
+                hq.page.locator("form[data-step='routing/on-site-dispatch'] button[type=submit]").click()
+            assert sent.value.status == 503
+            assert "routing" in hq.page.locator("main").inner_text()
+            hq.shot("routing-down")
+        finally:
+            cluster.start_service(ServiceName.ROUTING)
     finally:
-        cluster.start_service(ServiceName.BILLING)
         clerk.close()
+        hq.close()
 
 
 def test_a_compensation_proposed_by_the_regional_manager_is_approved_by_the_director(
         browser: Any, console: ConsoleProcess, cluster: LocalCluster) -> None:
-    response = httpx.post(cluster.url(ServiceName.INTAKE) + "/complaints", json=samples.quality_complaint("SH01"),
-                          headers=cluster.auth(**samples.clerk_of("SH01")))
-    response.raise_for_status()
+    response = registered(cluster, "SH01")
     form_number = response.json()["form_number"]
     manager, director = Person(browser, console, MANAGER), Person(browser, console, DIRECTOR)
     try:

@@ -12,23 +12,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.common.cluster import ConsoleProcess, LocalCluster
+from tests.support.browser import launched
 
 pytest.importorskip("oidc_provider_mock")
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 from tests.support.oidc import AUDIENCE, Provider  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 USERS = {"clerk-li": {"role": "branch_clerk", "branch": "SH01", "name": "李静"},
          "visitor": {"name": "No role"}}
 
@@ -52,12 +48,7 @@ def console(provider: Provider, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (make install installs it as root)")
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
+    yield from launched()
 
 
 def sign_in(browser: Any, console: ConsoleProcess, provider: Provider, user: str) -> Any:

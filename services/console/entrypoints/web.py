@@ -436,11 +436,7 @@ async def take_step(request: Request, session: CurrentSession, ref: Annotated[st
     form_data = await request.form(max_part_size=MAX_UPLOAD_BYTES)
     check_csrf(session, form_data, request)
     view, offer, fields, context = await _step_context(request, session, ref, f"{service}/{segment}", target)
-    command_id = str(form_data.get("command_id") or "")
-    if not re.fullmatch(UUID_RE, command_id):
-        command_id = str(uuid.uuid4())
-    values = {k: v for k, v in form_data.multi_items() if isinstance(v, str)}
-    lists = {k: [v for v in form_data.getlist(k) if isinstance(v, str)] for k in form_data.keys()}
+    values, lists, command_id = submitted(form_data)
     uploaded, upload_errors = await _uploads(request, session, fields, form_data)
     for name, shas in uploaded.items():
         lists[name] = list(dict.fromkeys([*lists.get(name, []), *shas]))
@@ -557,11 +553,27 @@ async def register(request: Request, session: CurrentSession) -> Response:
     check_csrf(session, form_data, request)
     if not _may_register(session):
         raise PageError(403, translator(language_of(request, session))("error.not_yours"))
-    fields = await _register_fields(request)
+    return await _send_record(request, session, form_data)
+
+
+def submitted(form_data: FormData) -> tuple[dict[str, str], dict[str, list[str]], str]:
+    """A posted form's text values (the last of each name), every value by name (checkboxes, files'
+    hashes), and its command id (a new one if it carries none that is a UUID)."""
     values = {k: v for k, v in form_data.multi_items() if isinstance(v, str)}
     lists = {k: [v for v in form_data.getlist(k) if isinstance(v, str)] for k in form_data.keys()}
-    command_id = values.get("command_id") if re.fullmatch(UUID_RE, values.get("command_id", "")) else str(uuid.uuid4())
-    branch = values.get("branch") or (session.branch or "")
+    command_id = values.get("command_id", "")
+    return values, lists, command_id if re.fullmatch(UUID_RE, command_id) else str(uuid.uuid4())
+
+
+async def _send_record(request: Request, session: Session, form_data: FormData, *,
+                       taken: Mapping[str, Any] | None = None) -> Response:
+    """Send the registration form to intake: a new record (`POST /complaints`), or the correction of
+    the record `taken` before its read-back. On to the read-back; refused, the form again with each
+    error next to its field."""
+    correcting = taken is not None
+    fields = await _register_fields(request, correction=correcting)
+    values, lists, command_id = submitted(form_data)
+    branch = taken["record"]["branch"] if taken is not None else values.get("branch") or (session.branch or "")
     if values.get("subject") != "product_quality":
         fields = [f for f in fields if f.key != "product"]
     for f in fields:
@@ -576,19 +588,23 @@ async def register(request: Request, session: CurrentSession) -> Response:
         errors, body = e.errors, None
     if body is not None:
         body |= {"branch": branch, "command_id": command_id}
+        path = f"/complaints/{taken['complaint_id']}/corrections" if taken is not None else "/complaints"
         try:
-            receipt = await state(request).services.post("intake", "/complaints", session.token, body)
-            return see_other(f"/register/{receipt['complaint_id']}/read-back")
+            receipt = await state(request).services.post("intake", path, session.token, body)
+            complaint_id = taken["complaint_id"] if taken is not None else receipt["complaint_id"]
+            return see_other(f"/register/{complaint_id}/read-back")
         except ServiceError as e:
             if e.status == 422:
                 errors, general = errors_by_field(e.detail, [*fields, Field("branch", "select")])
-            elif e.status in (403, 409):
+            elif e.status in (403, 404, 409):
                 general, status = [_detail_text(e.detail)], e.status
             else:
                 raise service_error_page(e) from None
-    return render(request, "register.html", {"fields": fields, "values": values, "lists": lists, "errors": errors,
-                                             "general": general, "command_id": command_id,
-                                             "branches": _branches(session)}, status=status, session=session)
+    context = {**(taken or {}), "correcting": correcting,
+               "branches": [branch] if correcting else _branches(session)}
+    return render(request, "register.html", {**context, "fields": fields, "values": values, "lists": lists,
+                                             "errors": errors, "general": general, "command_id": command_id},
+                  status=status, session=session)
 
 
 @router.get("/register/product-fields", response_class=HTMLResponse, responses=PAGE)
@@ -672,38 +688,7 @@ async def correct(request: Request, session: CurrentSession,
     form_data = await request.form()
     check_csrf(session, form_data, request)
     taken = await _taken(request, session, complaint_id)
-    fields = await _register_fields(request, correction=True)
-    values = {k: v for k, v in form_data.multi_items() if isinstance(v, str)}
-    lists = {k: [v for v in form_data.getlist(k) if isinstance(v, str)] for k in form_data.keys()}
-    command_id = values.get("command_id") if re.fullmatch(UUID_RE, values.get("command_id", "")) else str(uuid.uuid4())
-    if values.get("subject") != "product_quality":
-        fields = [f for f in fields if f.key != "product"]
-    for f in fields:
-        if f.key == "product":
-            f.require()
-    errors: dict[str, str] = {}
-    general: list[str] = []
-    status = 400
-    try:
-        body = body_of(fields, values, zone(request), lists=lists)
-    except FormError as e:
-        errors, body = e.errors, None
-    if body is not None:
-        body |= {"branch": taken["record"]["branch"], "command_id": command_id}
-        try:
-            await state(request).services.post("intake", f"/complaints/{complaint_id}/corrections", session.token, body)
-            return see_other(f"/register/{complaint_id}/read-back")
-        except ServiceError as e:
-            if e.status == 422:
-                errors, general = errors_by_field(e.detail, fields)
-            elif e.status in (403, 404, 409):
-                general, status = [_detail_text(e.detail)], e.status
-            else:
-                raise service_error_page(e) from None
-    return render(request, "register.html", {**taken, "fields": fields, "values": values, "lists": lists,
-                                             "errors": errors, "general": general, "command_id": command_id,
-                                             "branches": [taken["record"]["branch"]], "correcting": True},
-                  status=status, session=session)
+    return await _send_record(request, session, form_data, taken=taken)
 
 
 @router.get("/register/{complaint_id}/read-back", response_class=HTMLResponse, responses=PAGE)
@@ -723,8 +708,7 @@ async def read_back(request: Request, session: CurrentSession,
     form = await request.form()
     check_csrf(session, form, request)
     taken = await _taken(request, session, complaint_id)
-    values = {k: v for k, v in form.multi_items() if isinstance(v, str)}
-    command_id = values.get("command_id") if re.fullmatch(UUID_RE, values.get("command_id", "")) else str(uuid.uuid4())
+    values, _, command_id = submitted(form)
     body: dict[str, Any] = {"command_id": command_id, "record_revision": taken["revision"]}
     if values.get("outcome") == "not_possible":
         body |= {"not_possible": values.get("not_possible") or None, "explanation": values.get("explanation") or None}
