@@ -125,9 +125,11 @@ def show_console(cluster: LocalCluster, form_number: str) -> None:
         browser.cookies.set("console_session", signed.cookies.get("console_session") or "")
         page = browser.get(f"/complaints/{form_number}")
         title = re.search(r"<title>(.*?)</title>", page.text)
+        timeline = re.search(r'<ol class="timeline">(.*?)</ol>', page.text, re.S)
+        steps = timeline.group(1).count("<li ") if timeline else 0
         print(f"\nThe web console ({console.url}): clerk-li signs in (password demo-password) and opens "
-              f"{form_number}: {page.status_code}, page '{title.group(1) if title else '?'}', "
-              f"{page.text.count('<li><time')} events on its timeline. `make up` keeps it running on port 8008.")
+              f"{form_number}: {page.status_code}, page '{title.group(1) if title else '?'}', {steps} steps "
+              f"on its timeline. `make up` keeps it running on port 8008.")
 
 
 if __name__ == "__main__":
