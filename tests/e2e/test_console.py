@@ -439,7 +439,11 @@ def test_signing_out_ends_the_session_and_forms_need_their_csrf_token(console: C
         assert "HttpOnly" in signed.headers["set-cookie"] and "SameSite=lax" in signed.headers["set-cookie"]
         client.cookies.set("console_session", cookie)
         inbox = client.get("/inbox")
-        assert inbox.status_code == 200
+        assert inbox.status_code == 200 and inbox.text.lstrip().startswith("<!doctype html>")
+        # htmx refreshing the inbox in place gets its content block only, with the same data
+        refreshed = client.get("/inbox", headers={"HX-Request": "true", "HX-Target": "content"})
+        assert refreshed.status_code == 200 and "<html" not in refreshed.text and "<h1>" in refreshed.text
+        assert 'hx-trigger="every 60s"' in refreshed.text
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', inbox.text).group(1)  # type: ignore[union-attr]
         assert client.post("/logout", data={}).status_code == 403           # no CSRF token: refused
         assert client.get("/inbox").status_code == 200                      # ... and still signed in

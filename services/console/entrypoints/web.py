@@ -151,6 +151,7 @@ def render(request: Request, template: str, context: Mapping[str, Any], status: 
     language = language_of(request, session)
     ctx = {"request": request, "t": translator(language), "lang": language, "session": session,
            "csrf": session.csrf if session else None, "zone": zone(request), **context}
+    # htmx refreshing a page in place (the inbox, every minute) asks for its content block only
     fragment = request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true" \
         and request.headers.get("HX-Target") == "content"
     response = templates.TemplateResponse(request, template, ctx, status_code=status,
