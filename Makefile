@@ -15,7 +15,9 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+## Debian's PostgreSQL too, installed and started when missing (deploy/local/postgres.sh): the tests need it.
 install: $(STAMP)
+	@deploy/local/postgres.sh
 
 ## Fonts the reports, dossiers and console render Chinese with (Debian's fonts-noto-cjk), HarfBuzz's subsetter
 ## that embeds them in a PDF in a second instead of many, and Debian's Chromium, which the console's browser

@@ -8,7 +8,7 @@ import uuid
 import psycopg
 from psycopg import sql
 
-ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://complaints:complaints@127.0.0.1:5432/postgres")
 
 
 def reachable() -> str | None:
