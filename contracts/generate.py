@@ -27,7 +27,7 @@ import yaml
 
 from contracts.envelope import CommandEnvelope, Envelope, ServiceName
 from contracts.registry import COMMAND_CLASSES, EVENT_CLASSES, message_version
-from contracts.topics import EVENTS_TOPICS, PARTITIONS, dead_letter_topic
+from contracts.topics import CONSUMERS, EVENTS_TOPICS, PARTITIONS
 
 CONTRACTS_DIR = Path(__file__).resolve().parent
 SCHEMAS_DIR = CONTRACTS_DIR / "schemas"
@@ -118,24 +118,27 @@ def build_asyncapi(events: Iterable[type[Envelope]] = EVENT_CLASSES) -> dict[str
             "messages": {e.__name__: {"$ref": f"#/components/messages/{e.__name__}"} for e in produced},
             "bindings": _channel_binding(topic),
         }
-        dlq = dead_letter_topic(topic)
-        channels[dlq] = {
-            "address": dlq,
-            "title": f"{service.value} events, dead letters",
-            "description": f"Messages from {topic} that a consumer could not read, with the reason.",
-            "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
-            "bindings": _channel_binding(dlq),
-        }
         operations[f"publish{_camel(service)}Events"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{topic}"},
             "summary": f"The {service.value} service's outbox relay publishes its stored events in order.",
             "messages": [{"$ref": f"#/channels/{topic}/messages/{e.__name__}"} for e in produced],
         }
-        operations[f"deadLetter{_camel(service)}Events"] = {
+
+    for consumer in CONSUMERS.values():
+        dlq = consumer.dead_letters
+        channels[dlq] = {
+            "address": dlq,
+            "title": f"{consumer.name} dead letters",
+            "description": f"Messages of {', '.join(consumer.topics)} that the {consumer.name} consumer could "
+                           "never process, set aside with the reason; only that consumer writes here.",
+            "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
+            "bindings": _channel_binding(dlq),
+        }
+        operations[f"deadLetter{_camel_name(consumer.name)}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{dlq}"},
-            "summary": f"A consumer of {topic} sets aside a message it cannot read.",
+            "summary": f"The {consumer.name} consumer sets aside a message it can never process.",
             "messages": [{"$ref": f"#/channels/{dlq}/messages/DeadLetter"}],
         }
 
@@ -157,6 +160,10 @@ def build_asyncapi(events: Iterable[type[Envelope]] = EVENT_CLASSES) -> dict[str
 
 def _camel(service: ServiceName) -> str:
     return service.value.title()
+
+
+def _camel_name(name: str) -> str:
+    return "".join(part.title() for part in name.split("-"))
 
 
 def render_asyncapi() -> str:

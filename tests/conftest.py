@@ -1,4 +1,4 @@
-"""Session-wide real parts: one tansu broker, and PostgreSQL databases made and dropped per test."""
+"""Session-wide real parts: one Apache Kafka node, and PostgreSQL databases made and dropped per test."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from contracts.envelope import ServiceName
-from services.common.devbroker import DevBroker
+from services.common.kafkaserver import KafkaCluster
 from services.common.settings import ServiceSettings
 from services.common.tokens import mint_token
 from tests.support import postgres
+from tests.support.kafka import start_kafka
 
 #: The services the tests start hold no notice for office hours, whatever the hour (see the file).
 ROUND_THE_CLOCK = Path(__file__).parent / "support" / "round_the_clock.yaml"
@@ -22,10 +23,18 @@ os.environ.setdefault("NOTIFY_CALENDAR_FILE", str(ROUND_THE_CLOCK))
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevBroker]:
-    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
-    with DevBroker(log_path=log) as dev_broker:
-        yield dev_broker
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """One Kafka node for the session, every topic provisioned."""
+    cluster = start_kafka(tmp_path_factory.mktemp("kafka"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def broker(kafka: KafkaCluster) -> KafkaCluster:
+    return kafka
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +61,7 @@ def new_database(postgres_ready: None) -> Iterator[Callable[[], str]]:
 
 
 @pytest.fixture
-def settings_for(broker: DevBroker, tmp_path: Path) -> Callable[..., ServiceSettings]:
+def settings_for(broker: KafkaCluster, tmp_path: Path) -> Callable[..., ServiceSettings]:
     def make(service: ServiceName, database_url: str | None = None, **overrides: object) -> ServiceSettings:
         cls = ServiceSettings.for_service(service)
         values = dict(kafka_bootstrap_servers=broker.bootstrap_servers, database_url=database_url,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from contracts.envelope import ServiceName
+from contracts.topics import upstreams
 from services.analytics.application import AnalyticsApplication
 from services.analytics.domain.alerts import load_alert_rules
 from services.analytics.domain.model import SCHEMA
@@ -39,8 +39,8 @@ def projector(settings: AnalyticsSettings) -> Projector:
 def create_app(settings: AnalyticsSettings) -> FastAPI:
     app = AnalyticsApplication(env=store_env(settings), alert_rules=load_alert_rules(settings.alert_rules_file))
     store = open_store(settings)
-    reader = projection_consumer(store, projector(settings), list(ServiceName), settings, READ_MODEL)
-    parts = ServiceParts(app=app, policy=AlertPolicy(app.alert_rules), upstreams=[ServiceName.INTAKE],
+    reader = projection_consumer(store, projector(settings), upstreams(READ_MODEL), settings, READ_MODEL)
+    parts = ServiceParts(app=app, policy=AlertPolicy(app.alert_rules), upstreams=upstreams("analytics"),
                          consumers=[("projection", reader)], closers=[_closer(store)])
     api = create_http_app(ServiceRuntime(settings, parts), [router], service_history=False)
     api.state.figures = Figures(store, load_calendar(settings.calendar_file).default().zone)

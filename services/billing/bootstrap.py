@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from contracts.envelope import ServiceName
+from contracts.topics import upstreams
 from services.billing.application import BillingApplication
 from services.billing.entrypoints.http import router
 from services.billing.policies import billing_policy
@@ -18,5 +18,5 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app = BillingApplication(env=store_env(settings))
     # quality: the determinations and the adjudication; routing: the subject and severity (for the
     # authority matrix) and dispute rulings.
-    parts = ServiceParts(app=app, policy=billing_policy, upstreams=[ServiceName.QUALITY, ServiceName.ROUTING])
+    parts = ServiceParts(app=app, policy=billing_policy, upstreams=upstreams("billing"))
     return create_http_app(ServiceRuntime(settings, parts), [router])

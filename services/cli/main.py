@@ -9,9 +9,12 @@
     complaints republish --service intake --from-position 1
     complaints redrive --service billing [--event-type X] [--complaint ID] [--dry-run]
     complaints tokens --user clerk-li --role branch_clerk --branch SH01
+    complaints topics apply [--watch 30]           # provision the topics (replication, retention)
+    complaints topics check                        # what is missing or differs
+    complaints acls apply [--prune]                # each principal's least-privilege ACLs
 
 Each command reads the same environment as the services (`<SERVICE>_DATABASE_URL`,
-`KAFKA_BOOTSTRAP_SERVERS`, `COMPLAINTS_DATA_DIR`, ...). Output is a table on a terminal and JSON
+`KAFKA_BOOTSTRAP_SERVERS` and the other `KAFKA_*`, `COMPLAINTS_DATA_DIR`, ...). Output is a table on a terminal and JSON
 when piped (or with --json). Errors are one line on stderr and exit code 1.
 """
 
@@ -111,7 +114,7 @@ def replay(model: Annotated[Model, typer.Argument(help="The read model: hq or an
     from services.common import replay as rp
     spec = read_model(model)
     settings = spec.settings()
-    bootstrap = BusSettings().kafka_bootstrap_servers
+    bootstrap = BusSettings().bus()
     live = spec.open(settings, "")
     progress, update = _progress(f"replay {model.value}")
     try:
@@ -146,7 +149,7 @@ def check(model: Annotated[Model, typer.Argument(help="The read model: hq or ana
     from services.common import replay as rp
     spec = read_model(model)
     settings = spec.settings()
-    bootstrap = BusSettings().kafka_bootstrap_servers
+    bootstrap = BusSettings().bus()
     live = spec.open(settings, "")
     progress, update = _progress(f"check {model.value}")
     try:
@@ -325,6 +328,91 @@ def report(month: Annotated[str, typer.Argument(help="The month, YYYY-MM (compan
     files = write_report(figures, out, language=language.value)
     for path in (files.html, files.csv, files.xlsx):
         err.print(f"wrote {path}")
+
+
+# --- provisioning the bus ------------------------------------------------------------------------------
+
+topics_app = typer.Typer(help="The topics: created with their replication and retention, checked.",
+                         no_args_is_help=True)
+acls_app = typer.Typer(help="Each principal's least-privilege ACLs.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+app.add_typer(acls_app, name="acls")
+
+
+def _provision_settings() -> Any:
+    from pydantic import ValidationError
+
+    from services.common.provision import ProvisionSettings
+    try:
+        return ProvisionSettings()
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise fail(f"{first.get('loc', ('?',))[0]}: {first['msg']}") from None
+
+
+@topics_app.command("apply")
+def topics_apply(watch: Annotated[float, typer.Option(
+        help="Keep reconciling every this many seconds (a topic operator's loop); 0: once")] = 0.0) -> None:
+    """Create every topic of contracts/topics.py that is missing (partitions from the contract, replication
+    from KAFKA_TOPIC_REPLICATION_FACTOR, min.insync.replicas, retention by kind), set the retention of those
+    that exist, and report a partition count or replication factor that differs (exit 1)."""
+    from services.common import provision as pv
+    settings = _provision_settings()
+    bus = settings.bus()
+    if watch > 0:
+        try:
+            asyncio.run(pv.watch(bus, settings, watch, report=lambda line: err.print(line, highlight=False)))
+        except KeyboardInterrupt:
+            return
+    try:
+        report = asyncio.run(pv.apply_topics(bus, pv.plan_topics(settings)))
+    except Exception as e:  # noqa: BLE001 - one line, not a traceback
+        raise fail(f"provisioning on {bus.describe()} failed: {type(e).__name__}: {e}") from None
+    for line in report.lines():
+        out.print(line, highlight=False)
+    if report.problems:
+        raise typer.Exit(code=1)
+
+
+@topics_app.command("check")
+def topics_check() -> None:
+    """Say which topics are missing or have another partition count than the contract (exit 1 if any)."""
+    from contracts.topics import all_topics
+    from services.common import provision as pv
+    bus = _provision_settings().bus()
+    try:
+        problems = asyncio.run(pv.missing_topics(bus, all_topics()))
+    except Exception as e:  # noqa: BLE001
+        raise fail(f"checking {bus.describe()} failed: {type(e).__name__}: {e}") from None
+    for problem in problems:
+        out.print(problem, highlight=False)
+    if problems:
+        raise typer.Exit(code=1)
+    out.print(f"all {len(all_topics())} topics are there with {pv.PARTITIONS} partitions", highlight=False)
+
+
+@acls_app.command("apply")
+def acls_apply(prune: Annotated[bool, typer.Option(
+        help="Also revoke the managed principals' ACLs that the plan no longer has")] = False,
+               dry_run: Annotated[bool, typer.Option("--dry-run", help="List the planned ACLs, change nothing")]
+               = False) -> None:
+    """Grant each principal exactly what contracts/topics.py says it needs: a service writes its events topic
+    and its own dead-letter topic and reads its upstreams in its own consumer group; branch systems
+    (KAFKA_BRANCH_PRINCIPALS) write commands and read results; subscribers (KAFKA_SUBSCRIBER_PRINCIPALS) read
+    events; operators (KAFKA_OPERATOR_PRINCIPALS) read every topic. Run as a principal that may alter ACLs."""
+    from services.common import provision as pv
+    settings = _provision_settings()
+    if dry_run:
+        for acl in pv.plan_acls(settings):
+            out.print(acl.describe(), highlight=False)
+        return
+    bus = settings.bus()
+    try:
+        report = asyncio.run(pv.apply_acls(bus, settings, prune=prune))
+    except Exception as e:  # noqa: BLE001
+        raise fail(f"applying ACLs on {bus.describe()} failed: {type(e).__name__}: {e}") from None
+    for line in report.lines():
+        out.print(line, highlight=False)
 
 
 # --- the operator commands, as subcommands -----------------------------------------------------------

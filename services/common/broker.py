@@ -1,5 +1,5 @@
-"""The bus: topics created from the one place they are named, the producer, partitioning,
-the headers every published message carries, and a probe that tells whether the broker is there."""
+"""The bus as this process sees it: partitioning, the headers every published message carries, the
+check that the topics it needs are provisioned, and a probe that tells health whether the broker is there."""
 
 from __future__ import annotations
 
@@ -8,18 +8,14 @@ import logging
 import time
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
 
-from contracts.topics import PARTITIONS, all_topics
+from contracts.topics import PARTITIONS
+from services.common.bus import Bus, explain
 from services.common.supervisor import describe_error
 
 log = logging.getLogger(__name__)
-
-#: Topics keep their history: a new subscriber reads from the beginning (architecture rule 7).
-TOPIC_CONFIG = {"retention.ms": "-1"}
 
 # Headers of every message a relay publishes. The two ids make each partition a chain: a
 # consumer processes a message only when its previous id is the last one it processed on
@@ -29,12 +25,8 @@ PRODUCER_HEADER = "producer"
 NOTIFICATION_ID_HEADER = "notification_id"
 PREVIOUS_HEADER = "previous_notification_id"
 
-BROKER_HINT = ("start the development broker with `make broker`, or point KAFKA_BOOTSTRAP_SERVERS "
+BROKER_HINT = ("start the local Kafka node with `make broker`, or point KAFKA_BOOTSTRAP_SERVERS "
                "at a reachable Kafka cluster")
-
-
-class TopicMismatch(RuntimeError):
-    pass
 
 
 def partition_for(key: bytes, partitions: int = PARTITIONS) -> int:
@@ -43,58 +35,18 @@ def partition_for(key: bytes, partitions: int = PARTITIONS) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-async def ensure_topics(bootstrap_servers: str, topics: list[str] | None = None,
-                        partitions: int = PARTITIONS, timeout: float = 10.0) -> None:
-    """Create every topic with the contract's partition count; refuse one with another count.
-
-    Consumers track upstream positions per partition, so a topic whose partition count
-    differs from the contract would misroute keys: better to stop than to skip messages.
-    """
-    topics = topics or all_topics()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            await admin.start()
-            break
-        except KafkaConnectionError:
-            if asyncio.get_running_loop().time() > deadline:
-                raise KafkaConnectionError(f"broker at {bootstrap_servers} is unreachable: {BROKER_HINT}") from None
-            await asyncio.sleep(0.5)
-    try:
-        existing = set(await admin.list_topics())
-        missing = [t for t in topics if t not in existing]
-        if missing:
-            response = await admin.create_topics(
-                [NewTopic(t, partitions, 1, topic_configs=TOPIC_CONFIG) for t in missing]
-            )
-            for topic, code, message in response.topic_errors:
-                if code not in (0, 36):  # 36: created meanwhile by another service
-                    raise RuntimeError(f"could not create topic {topic}: error {code} {message}")
-        described = await admin.describe_topics(topics)
-        for item in described:
-            count = len(item["partitions"])
-            if count != partitions:
-                raise TopicMismatch(
-                    f"topic {item['topic']} has {count} partitions, the contract says {partitions}; "
-                    "positions are tracked per partition, so this must be fixed before starting"
-                )
-    finally:
-        await admin.close()
+class TopicsMissing(ConnectionError):
+    """Topics this process needs are not on the cluster (not provisioned yet, or lost): it waits."""
 
 
-def new_producer(bootstrap_servers: str, max_request_size: int = 1024 * 1024) -> AIOKafkaProducer:
-    # Not idempotent or transactional: the development broker does not support either, and
-    # nothing relies on broker-side exactly-once (consumers deduplicate by upstream position).
-    # aiokafka keeps one batch in flight per partition, so order within a partition holds.
-    return AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
-        acks="all",
-        linger_ms=5,
-        max_batch_size=1024 * 1024,
-        max_request_size=max_request_size,
-        request_timeout_ms=15000,
-    )
+async def require_topics(bus: Bus, topics: list[str]) -> None:
+    """Return once every topic is there with the contract's partition count; raise `TopicsMissing`
+    (which a supervisor retries) naming what is missing and how to provision it. A process never
+    creates a topic (architecture rule 7)."""
+    from services.common.provision import missing_topics
+    problems = await missing_topics(bus, topics)
+    if problems:
+        raise TopicsMissing("; ".join(problems))
 
 
 @dataclass
@@ -106,16 +58,16 @@ class BrokerStatus:
     @property
     def causes(self) -> list[str]:
         if not self.reachable:
-            return [f"broker unreachable ({self.error}): {BROKER_HINT}"]
-        return [f"topic {t} is missing" for t in self.missing_topics]
+            return [f"broker unreachable ({self.error})"]
+        return [f"topic {t} is missing: provision it with `complaints topics apply`" for t in self.missing_topics]
 
 
 class BrokerProbe:
-    """Whether the broker answers and holds the topics (for health), asked at most once a second."""
+    """Whether the broker answers and holds this process's topics (for health), asked at most once a second."""
 
-    def __init__(self, bootstrap_servers: str, topics: list[str] | None = None, cache_seconds: float = 1.0):
-        self.bootstrap_servers = bootstrap_servers
-        self.topics = topics or all_topics()
+    def __init__(self, bus: Bus, topics: list[str], cache_seconds: float = 1.0):
+        self.bus = bus
+        self.topics = topics
         self.cache_seconds = cache_seconds
         self._admin: AIOKafkaAdminClient | None = None
         self._last: tuple[float, BrokerStatus] | None = None
@@ -130,13 +82,13 @@ class BrokerProbe:
                 status = BrokerStatus(True, [t for t in self.topics if t not in existing])
             except Exception as e:  # noqa: BLE001 - any failure to answer is "unreachable"
                 await self.close()
-                status = BrokerStatus(False, [], describe_error(e, 300))
+                status = BrokerStatus(False, [], explain(e, self.bus) or f"{describe_error(e, 300)}: {BROKER_HINT}")
             self._last = (time.monotonic(), status)
             return status
 
     async def _list_topics(self) -> set[str]:
         if self._admin is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=2000)
+            admin = self.bus.admin(request_timeout_ms=2000)
             await admin.start()
             self._admin = admin
         return set(await self._admin.list_topics())

@@ -1,8 +1,8 @@
-"""Runs the broker and the five services as separate OS processes on this machine.
+"""Runs Apache Kafka and the services as separate OS processes on this machine.
 
-Used by `make demo`, the end-to-end tests and the benchmark. Each service gets its own
-HTTP port, its own log file, and either a SQLite file (the embedded default) or its
-own PostgreSQL database.
+Used by `make demo`, `make up`, the end-to-end tests and the benchmark. Each service gets its own
+HTTP port, its own log file, either a SQLite file (the embedded default) or its own PostgreSQL
+database, and, on a secured cluster, its own Kafka principal (`complaints-<service>`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ import httpx
 
 from contracts.envelope import ServiceName
 from services.common.auth import AuthSettings
+from services.common.bus import Bus
+from services.common.kafkaserver import KafkaCluster, free_port
+from services.common.provision import principal_of, provision_local
 from services.common.settings import ReadSide
-from services.common.devbroker import DevBroker, free_port
 from services.common.tokens import DEFAULT_TTL, mint_token
 
 #: Every process of the system: the services that publish, then the read side.
@@ -30,22 +32,42 @@ Component = ServiceName | ReadSide
 
 class LocalCluster:
     def __init__(self, workdir: Path, database_urls: dict[Component, str] | None = None,
-                 bootstrap_servers: str | None = None, log_level: str = "INFO", env: dict[str, str] | None = None):
+                 bootstrap_servers: str | None = None, log_level: str = "INFO", env: dict[str, str] | None = None,
+                 kafka: KafkaCluster | None = None, kafka_port: int | None = None):
+        """Without `bootstrap_servers` or `kafka`, a Kafka node of its own is started (and provisioned)
+        under `workdir/kafka`, on `kafka_port` if given; with `kafka`, each service runs under its own
+        principal on that (secured or not) cluster, which the caller provisions."""
         self.workdir = workdir
         self.extra_env = dict(env or {})
         self.database_urls = database_urls or {}
         self.external_bootstrap = bootstrap_servers
+        self.kafka = kafka
+        self.kafka_port = kafka_port
         self.log_level = log_level
-        self.broker: DevBroker | None = None
+        self.broker: KafkaCluster | None = None
         self.ports = {s: free_port() for s in SERVICES}
         self.processes: dict[Component, subprocess.Popen[bytes]] = {}
 
     @property
     def bootstrap_servers(self) -> str:
+        return self.bus.bootstrap_servers
+
+    @property
+    def bus(self) -> Bus:
+        """A client of the cluster with every right (the admin, on a secured one)."""
         if self.external_bootstrap:
-            return self.external_bootstrap
-        assert self.broker is not None
-        return self.broker.bootstrap_servers
+            return Bus(self.external_bootstrap)
+        cluster = self.kafka or self.broker
+        assert cluster is not None, "the cluster is not started"
+        return cluster.bus
+
+    def service_bus(self, service: Component | str) -> Bus:
+        """How `service` reaches the cluster: under its own principal on a secured one."""
+        cluster = self.kafka or self.broker
+        name = getattr(service, "value", service)
+        if cluster is not None and cluster.security is not None:
+            return cluster.bus_as(principal_of(name))
+        return self.bus
 
     def url(self, service: Component) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -66,8 +88,9 @@ class LocalCluster:
 
     def start(self, timeout: float = 60.0) -> LocalCluster:
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
-        if not self.external_bootstrap:
-            self.broker = DevBroker(log_path=self.log_path("tansu")).start()
+        if not self.external_bootstrap and self.kafka is None:
+            self.broker = KafkaCluster(self.workdir / "kafka", 1, port=self.kafka_port).start()
+            provision_local(self.broker.bus)
         for service in SERVICES:
             self.start_service(service, wait=False)
         for service in SERVICES:
@@ -78,9 +101,10 @@ class LocalCluster:
         prefix = service.value.upper()
         # The cluster's services trust the local key of its data dir (see `token`), whatever
         # identity provider this shell may be configured for.
-        env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL") and not k.startswith("AUTH_")}
+        env = {k: v for k, v in os.environ.items()
+               if not k.endswith("_DATABASE_URL") and not k.startswith(("AUTH_", "KAFKA_"))}
+        env |= self.service_bus(service).environment()
         env |= {
-            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "COMPLAINTS_DATA_DIR": str(self.workdir),
             f"{prefix}_HTTP_PORT": str(self.ports[service]),
             f"{prefix}_LOG_LEVEL": self.log_level,

@@ -18,8 +18,8 @@ The tracked position of (upstream, partition) is the last notification id proces
   missing messages arrive (architecture rule 9).
 
 A message that can never be processed (unreadable, wrong producer, refused by the domain,
-a policy that raises, an event that would break its contract) goes to `<topic>.dlq` with
-the reason and counts as handled; consumption goes on (rules 5 and 10). Only transient
+a policy that raises, an event that would break its contract) goes to the consumer's own
+dead-letter topic (`complaints.<consumer>.dlq`) with the reason and counts as handled; consumption goes on (rules 5 and 10). Only transient
 failures (database, broker) are retried, with backoff. A schema version newer than this
 code knows stops its partition where it is, reported by health, until the service is
 upgraded: it is never dead-lettered or skipped.
@@ -47,6 +47,7 @@ from contracts.envelope import Envelope, ServiceName
 from contracts.registry import NewerSchemaVersion, parse_event
 from contracts.topics import dead_letter_topic, events_topic
 from services.common.broker import NOTIFICATION_ID_HEADER, PREVIOUS_HEADER, PRODUCER_HEADER
+from services.common.bus import Bus
 from services.common.logs import log_context
 from services.common.publishing import check_publishable
 from services.common.store import ServiceApplication
@@ -263,7 +264,7 @@ class ChainConsumer:
         upstreams: Sequence[ServiceName],
         producer: AIOKafkaProducer,
         on_saved: Callable[[], None] = lambda: None,
-        bootstrap_servers: str = "127.0.0.1:9092",
+        bus: Bus | None = None,
         max_records: int = 500,
         metadata_max_age_ms: int = 3000,
         group_id: str | None = None,
@@ -273,7 +274,7 @@ class ChainConsumer:
         self.topics = [events_topic(s) for s in self.upstreams]
         self.producer = producer
         self.on_saved = on_saved
-        self.bootstrap_servers = bootstrap_servers
+        self.bus = bus or Bus("127.0.0.1:9092")
         self.max_records = max_records
         self.metadata_max_age_ms = metadata_max_age_ms
         self.stats = ConsumerStats()
@@ -285,15 +286,14 @@ class ChainConsumer:
     # --- the loop --------------------------------------------------------------------------
 
     async def run(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers, group_id=self.group_id,
-            client_id=f"{self.group_id}-consumer", enable_auto_commit=False, auto_offset_reset="earliest",
+        consumer = self.bus.consumer(
+            group_id=self.group_id, client_id=f"{self.group_id}-consumer", enable_auto_commit=False, auto_offset_reset="earliest",
             fetch_max_wait_ms=50, metadata_max_age_ms=self.metadata_max_age_ms, request_timeout_ms=15000,
         )
         consumer.subscribe(self.topics, listener=_Listener(self))
-        await consumer.start()
-        self._consumer = consumer
-        try:
+        try:  # stopped even when cancelled while starting: a consumer left running stays in the group
+            await consumer.start()
+            self._consumer = consumer
             while True:
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
                 if not batch:
@@ -497,7 +497,7 @@ class ChainConsumer:
                 log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset,
                             item.reason)
             await self.producer.send_and_wait(
-                dead_letter_topic(record.topic),
+                dead_letter_topic(self.target.name),
                 value=record.value,
                 key=record.key,
                 partition=record.partition,

@@ -13,8 +13,8 @@ reason, in the store, logged as an error and shown by health, and the log behind
 
 Nothing is lost when the broker loses its data: before publishing, and every few seconds
 while idle, the Kafka sink checks that its topic exists and that each partition still holds
-the last message it published there. If not, the relay creates the topics again and
-republishes the whole log from the start, before anything new. Consumers recognise what
+the last message it published there. If not, the relay waits until the topic is provisioned
+again (it never creates one) and republishes the whole log from the start, before anything new. Consumers recognise what
 they processed already (by the chain of notification ids on each partition).
 """
 
@@ -32,13 +32,14 @@ from typing import Any, Protocol
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import MessageSizeTooLargeError, OffsetOutOfRangeError
+from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError, OffsetOutOfRangeError
 
 from contracts.envelope import Envelope
-from contracts.topics import PARTITIONS, all_topics, message_key
+from contracts.topics import PARTITIONS, message_key
 from services.common.broker import (
-    EVENT_TYPE_HEADER, NOTIFICATION_ID_HEADER, PREVIOUS_HEADER, PRODUCER_HEADER, ensure_topics, partition_for,
+    EVENT_TYPE_HEADER, NOTIFICATION_ID_HEADER, PREVIOUS_HEADER, PRODUCER_HEADER, partition_for, require_topics,
 )
+from services.common.bus import Bus, close_producer
 from services.common.publishing import Outgoing, Unpublishable, outgoing, to_integration_event
 from services.common.store import PositionTable, ServiceApplication
 from services.common.supervisor import describe_error, iso_time
@@ -110,13 +111,20 @@ def chain_at(app: ServiceApplication, position: int, partitions: int = PARTITION
 
 
 class KafkaSink:
-    """The service's events topic. Each message names its partition's previous notification id."""
+    """The service's events topic. Each message names its partition's previous notification id.
 
-    def __init__(self, producer: AIOKafkaProducer, bootstrap_servers: str, topic: str,
-                 loss_check_seconds: float = 2.0, partitions: int = PARTITIONS):
+    The sink has an idempotent producer of its own (a retried batch is written once, in order). Such a
+    producer retries for ever while the cluster is away; a batch not acknowledged within `send_timeout`
+    counts as failed (the relay keeps its position and tries again), and the producer is replaced, so what
+    it held is not sent behind the retry."""
+
+    def __init__(self, bus: Bus, topic: str, loss_check_seconds: float = 2.0, partitions: int = PARTITIONS,
+                 send_timeout: float = 30.0, producer: AIOKafkaProducer | None = None):
         self.name = topic
+        self.bus = bus
+        self.send_timeout = send_timeout
         self.producer = producer
-        self.bootstrap_servers = bootstrap_servers
+        self._own_producer = producer is None
         self.partitions = partitions
         self.loss_check_seconds = loss_check_seconds
         self._admin: AIOKafkaAdminClient | None = None
@@ -128,7 +136,27 @@ class KafkaSink:
             state = dict(state, chain=await asyncio.to_thread(chain_at, app, position, self.partitions))
         return state
 
+    async def _producer(self) -> AIOKafkaProducer:
+        if self.producer is None:
+            producer = self.bus.producer()
+            await producer.start()
+            self.producer = producer
+        return self.producer
+
+    async def _drop_producer(self) -> None:
+        if self._own_producer and self.producer is not None:
+            producer, self.producer = self.producer, None
+            await close_producer(producer, timeout=2.0)
+
     async def send(self, batch: list[Outgoing], state: dict[str, Any]) -> tuple[dict[str, Any], list[Unpublishable]]:
+        try:
+            return await self._send(await self._producer(), batch, state)
+        except Exception:
+            await self._drop_producer()
+            raise
+
+    async def _send(self, producer: AIOKafkaProducer, batch: list[Outgoing], state: dict[str, Any]
+                    ) -> tuple[dict[str, Any], list[Unpublishable]]:
         chain: dict[str, int] = dict(state.get("chain", {}))
         ends: dict[str, list[int]] = {k: list(v) for k, v in state.get("ends", {}).items()}
         sent: list[tuple[str, int, asyncio.Future[Any]]] = []
@@ -138,7 +166,7 @@ class KafkaSink:
             partition = partition_for(key, self.partitions)
             previous = chain.get(str(partition), 0)
             try:
-                future = await self.producer.send(
+                future = await producer.send(
                     self.name, value=item.value, key=key, partition=partition,
                     headers=[(EVENT_TYPE_HEADER, item.event.event_type.encode()),
                              (PRODUCER_HEADER, item.event.producer.value.encode()),
@@ -150,7 +178,11 @@ class KafkaSink:
                 continue
             chain[str(partition)] = item.notification_id
             sent.append((str(partition), item.notification_id, future))
-        results = await asyncio.gather(*(future for _, _, future in sent))
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*(future for _, _, future in sent)), self.send_timeout)
+        except asyncio.TimeoutError:
+            raise KafkaTimeoutError(f"{self.name}: the cluster did not acknowledge {len(sent)} message(s) "
+                                    f"within {self.send_timeout:.0f}s") from None
         for (partition, notification_id, _), metadata in zip(sent, results, strict=True):
             if metadata.offset + 1 >= ends.get(partition, [0, 0])[0]:
                 ends[partition] = [metadata.offset + 1, notification_id]
@@ -161,7 +193,7 @@ class KafkaSink:
         if not force and time.monotonic() - self._checked_at < self.loss_check_seconds:
             return None
         if self._admin is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=5000)
+            admin = self.bus.admin(request_timeout_ms=5000)
             await admin.start()
             self._admin = admin
         try:
@@ -186,8 +218,8 @@ class KafkaSink:
         broker reports a stale one after bursts of batches), so a partition counts as lost when
         the message there is another one, or when it ends too early and the message is not there."""
         if self._probe is None:
-            probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False,
-                                     group_id=None, request_timeout_ms=5000, auto_offset_reset="none")
+            probe = self.bus.consumer(enable_auto_commit=False, group_id=None, request_timeout_ms=5000,
+                                      auto_offset_reset="none")
             await probe.start()
             self._probe = probe
         probe = self._probe
@@ -224,8 +256,11 @@ class KafkaSink:
         return None
 
     async def recover(self) -> None:
-        await ensure_topics(self.bootstrap_servers, all_topics(), self.partitions)
+        """Wait for the topic to be there again (provisioning makes it, never the relay), then start over
+        with a new producer (the cluster no longer knows the old one's id and sequence numbers)."""
+        await require_topics(self.bus, [self.name])
         await self._close_probe()
+        await self._drop_producer()
 
     async def _close_admin(self) -> None:
         if self._admin is not None:
@@ -242,6 +277,7 @@ class KafkaSink:
     async def close(self) -> None:
         await self._close_admin()
         await self._close_probe()
+        await self._drop_producer()
 
 
 class LeadershipLost(RuntimeError):
@@ -435,7 +471,3 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await conn.close()
 
-
-def kafka_sink(producer: AIOKafkaProducer, bootstrap_servers: str, topic: str,
-               loss_check_seconds: float = 2.0) -> KafkaSink:
-    return KafkaSink(producer, bootstrap_servers, topic, loss_check_seconds)

@@ -15,7 +15,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import Envelope, ServiceName
+from contracts.topics import topics_of
 from services.common.broker import BrokerProbe
+from services.common.bus import close_producer
 from services.common.consumer import ChainConsumer
 from services.common.readmodel import ReadModelStore, ReadModelTarget, RowWork
 from services.common.runtime import connect_bus, consumer_health, finish_report
@@ -31,7 +33,7 @@ def projection_consumer(store: ReadModelStore, projector: Projector, upstreams: 
                         settings: ServiceSettings, name: str) -> ChainConsumer:
     """A consumer group of the read model's own (`complaints-<name>`) feeding its projector."""
     return ChainConsumer(ReadModelTarget(store, projector, name), upstreams, None,  # type: ignore[arg-type]
-                         bootstrap_servers=settings.kafka_bootstrap_servers,
+                         bus=settings.bus(),
                          max_records=settings.consumer_max_records,
                          metadata_max_age_ms=settings.metadata_max_age_ms, group_id=f"complaints-{name}")
 
@@ -43,7 +45,9 @@ class ReadModelRuntime:
         self.store = store
         self.consumer = projection_consumer(store, projector, upstreams, settings, settings.service.value)
         self.supervisor = Supervisor()
-        self.probe = BrokerProbe(settings.kafka_bootstrap_servers)
+        self.bus = settings.bus()
+        self.topics = topics_of(self.name)
+        self.probe = BrokerProbe(self.bus, self.topics)
         self.topics_ready = asyncio.Event()
         self.producer: AIOKafkaProducer | None = None
         self._started_at = time.time()
@@ -56,10 +60,10 @@ class ReadModelRuntime:
         self.supervisor.start("topics", self._prepare_bus)
         self.supervisor.start("projection", self._after_topics)
         log.info("%s started (read model: %s, broker: %s)", self.name,
-                 "PostgreSQL" if self.store.postgres else "SQLite", self.settings.kafka_bootstrap_servers)
+                 "PostgreSQL" if self.store.postgres else "SQLite", self.bus.describe())
 
     async def _prepare_bus(self) -> None:
-        self.producer = await connect_bus(self.settings.kafka_bootstrap_servers)
+        self.producer = await connect_bus(self.bus, self.topics)
         self.consumer.producer = self.producer
         self.topics_ready.set()
 
@@ -71,7 +75,7 @@ class ReadModelRuntime:
         await self.supervisor.stop()
         await self.probe.close()
         if self.producer is not None:
-            await self.producer.stop()
+            await close_producer(self.producer)
         self.store.close()
 
     async def health(self) -> tuple[bool, dict[str, Any]]:

@@ -3,7 +3,7 @@
     python -m services.common.redrive --service billing [--event-type CostAllocated]
                                       [--complaint <id>] [--dry-run]
 
-Reads every dead-letter topic for the messages the service put there (header `consumer`),
+Reads the service's own dead-letter topic (`complaints.<service>.dlq`),
 optionally only one event type or one complaint, and processes each again with the
 service's own policy against its own store, as its consumer would. Each redriven event
 is recorded by its event id in the same transaction as the events it produced, so
@@ -23,12 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from contracts.envelope import ServiceName
 from contracts.registry import parse_event
-from contracts.topics import dead_letter_topic, events_topic
+from contracts.topics import PARTITIONS, dead_letter_topic
+from services.common.bus import Bus
 from services.common.consumer import Policy, UnitOfWork
 from services.common.republish import service_application
 from services.common.settings import ServiceSettings
@@ -54,16 +55,14 @@ def tracking_name(event_id: UUID | str) -> str:
     return f"redrive/{event_id}"
 
 
-async def read_dead_letters(bootstrap_servers: str, consumer_service: ServiceName,
+async def read_dead_letters(bus: Bus, consumer_service: ServiceName,
                             timeout: float = 10.0) -> list[ConsumerRecord]:
-    """Every dead letter the service put aside, from every dead-letter topic, oldest first."""
-    topics = [dead_letter_topic(events_topic(s)) for s in ServiceName]
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False)
+    """Every dead letter the service put aside, from its own dead-letter topic, oldest first."""
+    topics = [dead_letter_topic(consumer_service.value)]
+    reader = bus.consumer(group_id=None, enable_auto_commit=False)
     await reader.start()
     try:
-        tps = [TopicPartition(t, p) for t in topics for p in sorted(reader.partitions_for_topic(t) or ())]
-        if not tps:
-            return []
+        tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]  # provisioned as the contract says
         reader.assign(tps)
         await reader.seek_to_beginning(*tps)
         ends = await reader.end_offsets(tps)
@@ -151,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     except LookupError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    records = asyncio.run(read_dead_letters(settings.kafka_bootstrap_servers, service))
+    records = asyncio.run(read_dead_letters(settings.bus(), service))
     app = service_application(settings)
     try:
         report = redrive_records(app, policy, records, args.event_type, args.complaint, args.dry_run)

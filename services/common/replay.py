@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts.envelope import ServiceName
 from contracts.topics import events_topic
+from services.common.bus import Bus
 from services.common.consumer import ChainConsumer
 from services.common.readmodel import REBUILD_PREFIX, ReadModelStore, ReadModelTarget
 
@@ -60,9 +61,9 @@ class RebuildReport:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-async def end_offsets(bootstrap: str, upstreams: Sequence[ServiceName]) -> dict[TopicPartition, tuple[int, int]]:
+async def end_offsets(bus: Bus, upstreams: Sequence[ServiceName]) -> dict[TopicPartition, tuple[int, int]]:
     """(first, end) offset of every partition of the upstream topics, now."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = bus.consumer(enable_auto_commit=False)
     await consumer.start()
     try:
         tps = []
@@ -82,24 +83,24 @@ async def end_offsets(bootstrap: str, upstreams: Sequence[ServiceName]) -> dict[
         await consumer.stop()
 
 
-async def project(store: ReadModelStore, projector: Any, upstreams: Sequence[ServiceName], bootstrap: str,
+async def project(store: ReadModelStore, projector: Any, upstreams: Sequence[ServiceName], bus: Bus,
                   name: str, progress: Progress | None = None, start: dict[TopicPartition, int] | None = None,
                   batch: int = REBUILD_BATCH) -> RebuildReport:
     """Feed `store` every message of the upstream topics from their first offsets (or `start`) to the
     ends they have now, each partition's records in order, in batches saved with their positions (what
     the store holds already is skipped as duplicate). `report.offsets` says where each partition ended."""
     started = time.perf_counter()
-    bounds = await end_offsets(bootstrap, upstreams)
+    bounds = await end_offsets(bus, upstreams)
     begin = {tp: max(first, (start or {}).get(tp, first)) for tp, (first, _) in bounds.items()}
     todo = dict(bounds)
     report = RebuildReport(store.schema.name)
     total = sum(max(0, end - begin[tp]) for tp, (_, end) in bounds.items())
     letters = _DeadLetters()
     chain = ChainConsumer(ReadModelTarget(store, projector, name), upstreams, letters,  # type: ignore[arg-type]
-                          bootstrap_servers=bootstrap)
+                          bus=bus)
     if todo:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=batch,
-                                    fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024)
+        consumer = bus.consumer(enable_auto_commit=False, max_poll_records=batch,
+                                fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024)
         await consumer.start()
         try:
             await _read(consumer, chain, todo, begin, batch, report, progress, total)
@@ -153,13 +154,13 @@ async def _read(consumer: AIOKafkaConsumer, chain: ChainConsumer, todo: dict[Top
                 todo.pop(tp)
 
 
-async def rebuild(live: ReadModelStore, projector: Any, upstreams: Sequence[ServiceName], bootstrap: str, name: str,
+async def rebuild(live: ReadModelStore, projector: Any, upstreams: Sequence[ServiceName], bus: Bus, name: str,
                   progress: Progress | None = None) -> tuple[ReadModelStore, RebuildReport]:
     """A fresh copy of the model (`next_` tables) built from the beginning of the topics."""
     rebuilt = live.sibling(REBUILD_PREFIX)
     await asyncio.to_thread(rebuilt.drop)
     await asyncio.to_thread(rebuilt.create, True)
-    report = await project(rebuilt, projector, upstreams, bootstrap, name, progress)
+    report = await project(rebuilt, projector, upstreams, bus, name, progress)
     started = time.perf_counter()
     await asyncio.to_thread(rebuilt.build_indexes)
     report.seconds += time.perf_counter() - started
@@ -167,13 +168,13 @@ async def rebuild(live: ReadModelStore, projector: Any, upstreams: Sequence[Serv
 
 
 async def catch_up(rebuilt: ReadModelStore, live: ReadModelStore, projector: Any, upstreams: Sequence[ServiceName],
-                   bootstrap: str, name: str, after: RebuildReport | None = None, rounds: int = 20) -> bool:
+                   bus: Bus, name: str, after: RebuildReport | None = None, rounds: int = 20) -> bool:
     """Read on into the rebuilt model (from where `after` ended) until it holds the live model's
     positions; False when they still differ after `rounds` passes (the live model kept moving, or lags)."""
     offsets = dict(after.offsets) if after else {}
     for _ in range(rounds):
         live_positions = await asyncio.to_thread(live.positions)
-        report = await project(rebuilt, projector, upstreams, bootstrap, name, start=offsets)
+        report = await project(rebuilt, projector, upstreams, bus, name, start=offsets)
         offsets.update(report.offsets)
         if report.positions == live_positions == await asyncio.to_thread(live.positions):
             return True

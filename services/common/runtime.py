@@ -21,14 +21,15 @@ from aiokafka.errors import KafkaConnectionError
 from eventsourcing.persistence import IntegrityError
 
 from contracts.envelope import ServiceName
-from contracts.topics import all_topics, events_topic
-from services.common.broker import BROKER_HINT, BrokerProbe, TopicMismatch, ensure_topics, new_producer
+from contracts.topics import events_topic, topics_of
+from services.common.broker import BROKER_HINT, BrokerProbe, TopicsMissing, require_topics
+from services.common.bus import close_producer, explain
 from services.common.consumer import ChainConsumer, Policy, TrackingConsumer
 from services.common.domain import DomainError, NotFound, event_record
-from services.common.outbox import Deliver, DeliverySink, KafkaSink, OutboxRelay, kafka_sink
+from services.common.outbox import Deliver, DeliverySink, KafkaSink, OutboxRelay
 from services.common.settings import ServiceSettings
 from services.common.store import ServiceApplication
-from services.common.supervisor import Fatal, Supervisor
+from services.common.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,19 +58,22 @@ class ServiceParts:
     consumers: list[tuple[str, ChainConsumer]] = field(default_factory=list)
 
 
-async def connect_bus(bootstrap: str) -> AIOKafkaProducer:
-    """Reach the broker, create every topic, start a producer (run under a supervisor: retried)."""
+async def connect_bus(bus: Bus, topics: list[str]) -> AIOKafkaProducer:
+    """Wait for this process's topics, then start its producer (run under a supervisor: retried until
+    the broker is there and the topics are provisioned; a service never creates a topic)."""
     try:
-        await ensure_topics(bootstrap, all_topics(), timeout=5.0)
-    except TopicMismatch as e:
-        raise Fatal(str(e)) from e
-    except KafkaConnectionError as e:
-        raise KafkaConnectionError(f"broker at {bootstrap} is unreachable: {BROKER_HINT}") from e
-    producer = new_producer(bootstrap)
-    try:
+        await require_topics(bus, topics)
+        producer = bus.producer()
         await producer.start()
-    except KafkaConnectionError as e:
-        raise KafkaConnectionError(f"broker at {bootstrap} is unreachable: {BROKER_HINT}") from e
+    except TopicsMissing:
+        raise
+    except Exception as e:
+        reason = explain(e, bus)
+        if reason:
+            raise KafkaConnectionError(reason) from e
+        if isinstance(e, KafkaConnectionError):
+            raise KafkaConnectionError(f"broker at {bus.bootstrap_servers} is unreachable: {BROKER_HINT}") from e
+        raise
     return producer
 
 
@@ -82,7 +86,9 @@ class ServiceRuntime:
         self.consumer: TrackingConsumer | None = None
         self.supervisor = Supervisor()
         self.topics_ready = asyncio.Event()
-        self.probe = BrokerProbe(settings.kafka_bootstrap_servers)
+        self.bus = settings.bus()
+        self.topics = topics_of(self.app.SERVICE.value)
+        self.probe = BrokerProbe(self.bus, self.topics)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started_at = time.time()
 
@@ -92,17 +98,16 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        bootstrap = self.settings.kafka_bootstrap_servers
         self.producer: AIOKafkaProducer | None = None  # started once the broker is reached
         topic = events_topic(self.app.SERVICE)
-        sinks = [kafka_sink(None, bootstrap, topic, self.settings.loss_check_seconds),  # type: ignore[arg-type]
+        sinks = [KafkaSink(self.bus, topic, self.settings.loss_check_seconds),
                  *[DeliverySink(name, deliver) for name, deliver in self.parts.extra_sinks]]
         self.relays = [OutboxRelay(self.app, sink, batch_size=self.settings.relay_batch_size,
                                    poll_seconds=self.settings.relay_poll_seconds) for sink in sinks]
         if self.parts.policy is not None:
             self.consumer = TrackingConsumer(
                 self.app, self.parts.policy, self.parts.upstreams, None, on_saved=self.saved,  # type: ignore[arg-type]
-                bootstrap_servers=bootstrap, max_records=self.settings.consumer_max_records,
+                bus=self.bus, max_records=self.settings.consumer_max_records,
                 metadata_max_age_ms=self.settings.metadata_max_age_ms)
         self.supervisor.start("topics", self._prepare_bus)
         for relay in self.relays:
@@ -114,15 +119,12 @@ class ServiceRuntime:
         for name, run in self.parts.background:
             self.supervisor.start(name, run)
         log.info("%s started (store: %s, broker: %s)", self.app.SERVICE.value,
-                 "PostgreSQL" if self.app.is_postgres else "SQLite", bootstrap)
+                 "PostgreSQL" if self.app.is_postgres else "SQLite", self.bus.describe())
 
     async def _prepare_bus(self) -> None:
-        """Reach the broker, create the topics, start the producer; retried until it works."""
-        producer = await connect_bus(self.settings.kafka_bootstrap_servers)
+        """Reach the broker, wait for the topics, start the producer; retried until it works."""
+        producer = await connect_bus(self.bus, self.topics)
         self.producer = producer
-        for relay in self.relays:
-            if isinstance(relay.sink, KafkaSink):
-                relay.sink.producer = producer
         if self.consumer is not None:
             self.consumer.producer = producer
         for _, consumer in self.parts.consumers:
@@ -151,7 +153,7 @@ class ServiceRuntime:
                 pass
         await self.probe.close()
         if self.producer is not None:
-            await self.producer.stop()
+            await close_producer(self.producer)
         self.app.close()
 
     def saved(self) -> None:

@@ -10,10 +10,11 @@ from pathlib import Path
 from enum import StrEnum
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.envelope import ServiceName
+from services.common.bus import Bus, SaslMechanism, SecurityProtocol
 
 
 
@@ -35,7 +36,8 @@ DEFAULT_HTTP_PORTS: dict[ServiceName | ReadSide, int] = {
 
 
 class BusSettings(BaseSettings):
-    """What every process needs to reach the bus (shared, unprefixed names)."""
+    """What every process needs to reach the bus (shared, unprefixed names; each process its own values:
+    every service runs under a Kafka principal of its own)."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
@@ -43,6 +45,39 @@ class BusSettings(BaseSettings):
         default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS",
         description="Kafka bootstrap servers, host:port[,host:port...] (`make broker` runs one on 127.0.0.1:9092)",
     )
+    kafka_security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL",
+        description="PLAINTEXT (the local node), SSL, SASL_PLAINTEXT or SASL_SSL (production: SCRAM over TLS)")
+    kafka_sasl_mechanism: SaslMechanism = Field(
+        default="SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM",
+        description="SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN, with a SASL protocol")
+    kafka_sasl_username: str | None = Field(
+        default=None, validation_alias="KAFKA_SASL_USERNAME",
+        description="This process's principal on the cluster (complaints-<service>), with a SASL protocol")
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, validation_alias="KAFKA_SASL_PASSWORD", description="Its password")
+    kafka_ssl_ca_file: str | None = Field(
+        default=None, validation_alias="KAFKA_SSL_CA_FILE",
+        description="PEM file of the CA that signed the brokers' certificates (unset: the system's CAs)")
+    kafka_ssl_cert_file: str | None = Field(
+        default=None, validation_alias="KAFKA_SSL_CERT_FILE",
+        description="PEM client certificate, for mutual TLS (SSL instead of SASL_SSL)")
+    kafka_ssl_key_file: str | None = Field(
+        default=None, validation_alias="KAFKA_SSL_KEY_FILE", description="Its PEM private key")
+    kafka_ssl_key_password: SecretStr | None = Field(
+        default=None, validation_alias="KAFKA_SSL_KEY_PASSWORD", description="The key's password, if it has one")
+    kafka_ssl_check_hostname: bool = Field(
+        default=True, validation_alias="KAFKA_SSL_CHECK_HOSTNAME",
+        description="Check that the broker's certificate names the host connected to")
+
+    def bus(self) -> Bus:
+        """How this process's clients reach the cluster (raises `BusConfigError` naming the setting)."""
+        def secret(value: SecretStr | None) -> str | None:
+            return value.get_secret_value() if value is not None else None
+        return Bus(self.kafka_bootstrap_servers, self.kafka_security_protocol, self.kafka_sasl_mechanism,
+                   self.kafka_sasl_username, secret(self.kafka_sasl_password), self.kafka_ssl_ca_file,
+                   self.kafka_ssl_cert_file, self.kafka_ssl_key_file, secret(self.kafka_ssl_key_password),
+                   self.kafka_ssl_check_hostname)
 
 
 class ServiceSettings(BusSettings):

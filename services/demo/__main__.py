@@ -1,4 +1,4 @@
-"""Start the broker, the five services and the read side (HQ, analytics) on the embedded default, run
+"""Start Apache Kafka (one node), the five services and the read side (HQ, analytics) on the embedded default, run
 sample complaints through them, print each complaint's journey and what HQ shows, and stop everything."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from services.demo.journey import (
 def main() -> int:
     workdir = Path("var/demo")
     shutil.rmtree(workdir, ignore_errors=True)
-    print("Starting the tansu broker, the five services, HQ and analytics (SQLite in var/demo) ...", flush=True)
+    print("Starting Apache Kafka (one node), the five services, HQ and analytics (SQLite in var/demo) ...", flush=True)
     with LocalCluster(workdir) as cluster:
         # Reads go out as an operator (an audit of every service); commands as the people who send them.
         client = httpx.Client(timeout=10, headers=cluster.auth(**samples.OPERATOR))

@@ -1,4 +1,4 @@
-"""`make up`: the broker and every service on the embedded default, on fixed ports, until Ctrl-C.
+"""`make up`: Apache Kafka and every service on the embedded default, on fixed ports, until Ctrl-C.
 
 Prints each service's URL and a ready token for each demo role (signed with the local key in
 the data directory, valid for 8 hours), so that curl can be used at once (README, "Try it").
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from services.common.cluster import SERVICES, ConsoleProcess, LocalCluster
-from services.common.devbroker import DevBroker, port_in_use
+from services.common.kafkaserver import kafka_version, port_in_use
 from services.common.settings import DEFAULT_HTTP_PORTS
 from services.console.settings import DEFAULT_PORT as CONSOLE_PORT
 
@@ -42,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
               "(another `make up`?) and try again", file=sys.stderr)
         return 1
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    broker = DevBroker(port=args.broker_port, log_path=args.data_dir / "tansu.log").start()
-    cluster = LocalCluster(args.data_dir, bootstrap_servers=broker.bootstrap_servers)
+    cluster = LocalCluster(args.data_dir, kafka_port=args.broker_port)
     cluster.ports = dict(DEFAULT_HTTP_PORTS)
     console = ConsoleProcess(cluster, port=CONSOLE_PORT)
     stopping = {"now": False}
@@ -57,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         console.start()
         print(f"\nconsole  {console.url}   sign in as clerk-li, rm-wang, hq-clerk-xu, md-huang, hqrm-zhou, qd-lin, "
               f"gm-chen, ... (services/console/users.yaml), password demo-password")
-        print(f"broker   {broker.bootstrap_servers}   (tansu, memory only)")
+        assert cluster.broker is not None
+        print(f"broker   {cluster.bootstrap_servers}   (Apache Kafka {kafka_version()}, one node; data in "
+              f"{cluster.broker.directory}, log {cluster.broker.nodes[0].log_path})")
         for service in SERVICES:
             print(f"{service.value:<9} {cluster.url(service)}   docs: {cluster.url(service)}/docs   "
                   f"log: {cluster.log_path(service)}")
@@ -79,7 +80,6 @@ def main(argv: list[str] | None = None) -> int:
         print("stopping...", flush=True)
         console.stop()
         cluster.stop()
-        broker.stop()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
-from contracts.envelope import ServiceName, utc_now
+from contracts.envelope import utc_now
+from contracts.topics import upstreams
 from services.common.http import create_http_app
 from services.common.readmodel import ReadModelStore
 from services.common.readside import ReadModelRuntime
@@ -27,7 +28,7 @@ def open_store(settings: ServiceSettings, prefix: str = "") -> ReadModelStore:
 
 def create_app(settings: ServiceSettings, clock: Callable[[], datetime] = utc_now) -> FastAPI:
     store = open_store(settings)
-    runtime = ReadModelRuntime(settings, store, projector(), upstreams=list(ServiceName))
+    runtime = ReadModelRuntime(settings, store, projector(), upstreams=upstreams("hq"))
     api = create_http_app(runtime, [router], service_history=False)
     api.state.queries = HqQueries(store, clock)
     return api

@@ -24,8 +24,8 @@ def create_app(settings: ServiceSettings, clock: Callable[[], datetime] = utc_no
                             received_at_max_skew=window.received_at_max_skew,
                             received_at_window=window.received_at_window,
                             large_claim_threshold=window.large_claim_cny)
-    publisher = ResultsPublisher(settings.kafka_bootstrap_servers)
-    commands = CommandConsumer(app, settings.kafka_bootstrap_servers, publisher)
+    publisher = ResultsPublisher(settings.bus())
+    commands = CommandConsumer(app, settings.bus(), publisher)
 
     async def consume_commands() -> None:
         await runtime.topics_ready.wait()

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from contracts.envelope import ServiceName
+from contracts.topics import upstreams
 from services.common.calendar import load_calendar
 from services.common.http import create_http_app
 from services.common.runtime import ServiceParts, ServiceRuntime
@@ -63,8 +63,7 @@ def create_app(settings: NotifySettings) -> FastAPI:
     app.dispatcher = dispatcher
     parts = ServiceParts(
         app=app, policy=NotifyPolicy(decider),
-        upstreams=[ServiceName.INTAKE, ServiceName.ROUTING, ServiceName.QUALITY, ServiceName.BILLING,
-                   ServiceName.ANALYTICS],
+        upstreams=upstreams("notify"),
         background=[("delivery", dispatcher.run)], reports=[("delivery", dispatcher.report)],
         closers=[dispatcher.close],
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from contracts.envelope import ServiceName
+from contracts.topics import upstreams
 from services.common.evidence import evidence_store_from
 from services.common.http import create_http_app
 from services.common.runtime import ServiceParts, ServiceRuntime
@@ -23,6 +23,6 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     # Quality follows its own topic too: an adjudicated defect raises its corrective action (policies.py);
     # and analytics' batch-defect alerts, each of which raises one.
     parts = ServiceParts(app=app, policy=quality_policy,
-                         upstreams=[ServiceName.ROUTING, ServiceName.QUALITY, ServiceName.ANALYTICS])
+                         upstreams=upstreams("quality"))
     return create_http_app(ServiceRuntime(settings, parts), [router, evidence_router, corrective_router],
                            body_allowances=[evidence_body_allowance(settings)])

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 from fastapi import FastAPI
 
-from contracts.envelope import ServiceName, utc_now
+from contracts.envelope import utc_now
+from contracts.topics import upstreams
 from services.common.http import create_http_app
 from services.common.runtime import ServiceParts, ServiceRuntime
 from services.common.settings import ServiceSettings
@@ -56,6 +57,6 @@ def build_parts(settings: ServiceSettings, clock: Callable[[], datetime] = utc_n
     app.policy = RoutingPolicy(DeadlinePolicy(table, planner), load_serious(),
                                repeat_window=timedelta(days=getattr(settings, "repeat_window_days", 30)))
     parts = ServiceParts(app=app, policy=app.policy,
-                         upstreams=[ServiceName.INTAKE, ServiceName.QUALITY],
+                         upstreams=upstreams("routing"),
                          background=[("deadline-timer", timer.run)], reports=[("deadlines", deadlines_report)])
     return parts, timer

@@ -1,6 +1,6 @@
 """`make bench`: complaints through the whole path, end to end, and the broker's raw produce rate.
 
-Starts tansu, the five services and the read side (HQ, analytics) as separate processes (PostgreSQL stores by default),
+Starts Apache Kafka (one node), the five services and the read side (HQ, analytics) as separate processes (PostgreSQL stores by default),
 submits N product-quality complaints over HTTP, answers each ComplaintRouted to the HQ clerk
 on the routing topic with the on-site dispatch over HTTP (as the HQ clerk would, but at once;
 the shared helper of the demo and the tests), each QualityInvestigationOpened on the quality
@@ -30,12 +30,14 @@ from typing import Any
 from uuid import uuid4
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import NewTopic
 
 from contracts.envelope import ServiceName, branch_of
-from contracts.topics import events_topic
+from contracts.topics import PARTITIONS, events_topic
 from services.common import access
+from services.common.bus import Bus
 from services.common.cluster import SERVICES, LocalCluster
+from services.common.kafkaserver import kafka_version
 from services.demo import samples
 from services.demo.journey import dispatch_on_site, upload_photo
 from tests.support import postgres
@@ -52,9 +54,16 @@ DELIVERIES = 7
 os.environ.setdefault("NOTIFY_CALENDAR_FILE", str(Path(__file__).resolve().parents[1] / "support" / "round_the_clock.yaml"))
 
 
-async def raw_produce_rate(bootstrap: str, messages: int = 100_000, size: int = 500) -> tuple[float, float]:
-    """Messages per second for plain aiokafka sends to tansu: batched (linger 20 ms), and one at a time."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1024 * 1024, acks="all")
+async def raw_produce_rate(bus: Bus, messages: int = 100_000, size: int = 500) -> tuple[float, float]:
+    """Messages per second for plain aiokafka sends to the broker, with the services' producer settings
+    (idempotent, acks=all): batched (linger 20 ms), and one at a time."""
+    admin = bus.admin()
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic("bench.raw", PARTITIONS, 1)])
+    finally:
+        await admin.close()
+    producer = bus.producer(linger_ms=20)
     await producer.start()
     try:
         payload = b"x" * size
@@ -65,7 +74,7 @@ async def raw_produce_rate(bootstrap: str, messages: int = 100_000, size: int = 
         batched = messages / (time.perf_counter() - started)
     finally:
         await producer.stop()
-    single = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks="all")
+    single = bus.producer(linger_ms=0)
     await single.start()
     try:
         started = time.perf_counter()
@@ -149,10 +158,9 @@ async def run_path(cluster: LocalCluster, n: int, concurrency: int, timeout: flo
     limit = asyncio.Semaphore(concurrency)
     tokens = Tokens(cluster)
     branches = access.branches()
-    consumer = AIOKafkaConsumer(events_topic(ROUTING), events_topic(QUALITY), events_topic(NOTIFY),
-                                bootstrap_servers=cluster.bootstrap_servers, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=f"bench-{time.time_ns()}",
-                                fetch_max_wait_ms=20)
+    consumer = cluster.bus.consumer(events_topic(ROUTING), events_topic(QUALITY), events_topic(NOTIFY),
+                                    auto_offset_reset="earliest", enable_auto_commit=False,
+                                    group_id=f"bench-{time.time_ns()}", fetch_max_wait_ms=20)
     await consumer.start()
     loop = asyncio.get_running_loop()
     # The dispatch helper is the demo's and the tests' (synchronous): it runs on threads of its own.
@@ -311,12 +319,13 @@ def main() -> None:
         with LocalCluster(workdir, {s: postgres.url_for(db) for s, db in databases.items()},
                           log_level="WARNING") as cluster:
             print(f"bench: {args.complaints} complaints, {args.concurrency} in flight, {args.store} stores, "
-                  "tansu broker, seven processes (five services, HQ, analytics)", flush=True)
+                  f"Apache Kafka {kafka_version()} (one node), seven processes (five services, HQ, analytics)",
+                  flush=True)
             path = asyncio.run(run_path(cluster, args.complaints, args.concurrency, args.timeout))
             steady_rate = max(1.0, round(path["throughput"] * 0.5))
             steady_n = max(50, args.complaints // 4)
             steady = asyncio.run(run_path(cluster, steady_n, args.concurrency, args.timeout, rate=steady_rate))
-            batched, one_by_one = asyncio.run(raw_produce_rate(cluster.bootstrap_servers))
+            batched, one_by_one = asyncio.run(raw_produce_rate(cluster.bus))
     finally:
         for db in databases.values():
             postgres.drop_database(db)
@@ -334,7 +343,7 @@ def main() -> None:
     print(f"latency submission -> notify  p50 {steady['p50'] * 1000:7.0f} ms   p99 {steady['p99'] * 1000:7.0f} ms   "
           f"max {steady['max'] * 1000:7.0f} ms")
     report_failures(steady)
-    print(f"tansu raw produce (500 B)     {batched:8.0f} msg/s batched (linger 20 ms), "
+    print(f"Kafka raw produce (500 B)     {batched:8.0f} msg/s batched (linger 20 ms), "
           f"{one_by_one:6.0f} msg/s one send_and_wait at a time")
 
 

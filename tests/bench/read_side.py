@@ -3,7 +3,7 @@
 
 Publishes N events (ten per complaint: registration, classification, three inbox updates, a deadline set
 and met, a ledger booking, a notice and the closure; real messages with the relays' chain headers) on a
-development broker, then replays HQ's and analytics' read models from the beginning of the topics into
+Kafka node, then replays HQ's and analytics' read models from the beginning of the topics into
 fresh PostgreSQL databases, timing each. Then fills HQ with 100,000 registrations and times searches
 (Chinese two-character terms, a single character, Latin words, combined terms). Prints figures; asserts
 nothing.
@@ -17,8 +17,10 @@ import copy
 import json
 import random
 import statistics
+import tempfile
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -30,9 +32,10 @@ from services.analytics.domain.model import SCHEMA as ANALYTICS
 from services.analytics.domain.projection import Projector as AnalyticsProjector
 from services.common.access import rules
 from services.common.broker import EVENT_TYPE_HEADER, NOTIFICATION_ID_HEADER, PREVIOUS_HEADER, PRODUCER_HEADER
-from services.common.broker import ensure_topics, new_producer, partition_for
+from services.common.broker import partition_for
+from services.common.bus import Bus
 from services.common.calendar import load_calendar
-from services.common.devbroker import DevBroker
+from tests.support.kafka import kafka
 from services.common.readmodel import ReadModelStore, RowWork
 from services.common.replay import rebuild
 from services.hq.application import HqQueries, ListQuery
@@ -93,9 +96,8 @@ def messages(complaints: int) -> list[tuple[str, bytes, bytes, list[tuple[str, b
     return out
 
 
-async def publish(bootstrap: str, batch: list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]]) -> float:
-    await ensure_topics(bootstrap)
-    producer = new_producer(bootstrap)
+async def publish(bus: Bus, batch: list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]]) -> float:
+    producer = bus.producer()
     await producer.start()
     started = time.perf_counter()
     try:
@@ -112,12 +114,12 @@ async def publish(bootstrap: str, batch: list[tuple[str, bytes, bytes, list[tupl
     return time.perf_counter() - started
 
 
-def replay_into(name: str, schema: Any, projector: Any, bootstrap: str, consumer_name: str) -> tuple[Any, Any, str]:
+def replay_into(name: str, schema: Any, projector: Any, bus: Bus, consumer_name: str) -> tuple[Any, Any, str]:
     """A rebuild from the beginning of the topics, as `complaints replay --from-beginning` does it."""
     database = postgres.create_database(f"bench_{name}")
     live = ReadModelStore(schema, postgres.url_for(database))
     live.create()
-    rebuilt, report = asyncio.run(rebuild(live, projector, list(ServiceName), bootstrap, consumer_name))
+    rebuilt, report = asyncio.run(rebuild(live, projector, list(ServiceName), bus, consumer_name))
     return rebuilt, report, database
 
 
@@ -169,15 +171,15 @@ def main() -> None:
     args = parser.parse_args()
     complaints = max(1, args.events // len(LIFE))
     created: list[str] = []
-    with DevBroker() as broker:
+    with tempfile.TemporaryDirectory() as workdir, kafka(Path(workdir)) as broker:
         batch = messages(complaints)
-        seconds = asyncio.run(publish(broker.bootstrap_servers, batch))
+        seconds = asyncio.run(publish(broker.bus, batch))
         print(f"read side: {len(batch)} events of {complaints} complaints published in {seconds:.1f}s")
         calendars = load_calendar()
         for name, schema, projector, consumer in (
                 ("hq", HQ, hq_projector(), "hq"),
                 ("analytics", ANALYTICS, AnalyticsProjector(calendars, rules().region_of), READ_MODEL)):
-            store, report, database = replay_into(name, schema, projector, broker.bootstrap_servers, consumer)
+            store, report, database = replay_into(name, schema, projector, broker.bus, consumer)
             created.append(database)
             rows = {t.name: store.count(t.name) for t in schema.tables}
             print(f"  replay {name:<9} {report.events} events in {report.seconds:.1f}s = {report.rate:,.0f} events/s "

@@ -205,7 +205,7 @@ async def test_a_redelivered_batch_produces_nothing_new_and_no_second_dead_lette
     first = len(published(app))
     assert first >= 1 and published(app)[0].event_type == "ComplaintRouted"
     assert app.recorder.max_tracking_id(NAME) == 2
-    assert [s["topic"] for s in producer.sent] == [dead_letter_topic(TOPIC)]
+    assert [s["topic"] for s in producer.sent] == [dead_letter_topic("routing")]
 
     await c.process(TOPIC, 0, records)  # redelivered
     assert len(published(app)) == first

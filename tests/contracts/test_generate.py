@@ -9,7 +9,7 @@ import yaml
 
 from contracts import generate
 from contracts.registry import COMMAND_CLASSES, EVENT_CLASSES, message_version
-from contracts.topics import EVENTS_TOPICS, dead_letter_topic
+from contracts.topics import CONSUMERS, EVENTS_TOPICS
 
 
 def test_checked_in_files_are_up_to_date(capsys: pytest.CaptureFixture[str]) -> None:
@@ -48,14 +48,15 @@ def test_asyncapi_channels_messages_and_keys() -> None:
     doc = yaml.safe_load(generate.ASYNCAPI_PATH.read_text("utf-8"))
     assert doc["asyncapi"] == "3.0.0"
     topics = list(EVENTS_TOPICS.values())
-    assert set(doc["channels"]) == set(topics) | {dead_letter_topic(t) for t in topics}
+    assert set(doc["channels"]) == set(topics) | {c.dead_letters for c in CONSUMERS.values()}
     messages = doc["components"]["messages"]
     for service, topic in EVENTS_TOPICS.items():
         channel = doc["channels"][topic]
         assert channel["address"] == topic
         produced = {c.__name__ for c in EVENT_CLASSES if c.PRODUCER is service}
         assert set(channel["messages"]) == produced
-        assert list(doc["channels"][dead_letter_topic(topic)]["messages"]) == ["DeadLetter"]
+    for consumer in CONSUMERS.values():
+        assert list(doc["channels"][consumer.dead_letters]["messages"]) == ["DeadLetter"]
     for cls in EVENT_CLASSES:
         message = messages[cls.__name__]
         ref = message["payload"]["$ref"]

@@ -1,4 +1,4 @@
-"""One cluster for the whole e2e package: tansu and the five services as OS processes on PostgreSQL."""
+"""One cluster for the whole e2e package: Apache Kafka and the five services as OS processes on PostgreSQL."""
 
 from __future__ import annotations
 

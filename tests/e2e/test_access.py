@@ -1,6 +1,6 @@
 """Identity, scoping and input bounds against the running services (issue 5; rules 11 and 12).
 
-The same cluster as the journey (tests/e2e/conftest.py): five processes on PostgreSQL, tansu.
+The same cluster as the journey (tests/e2e/conftest.py): five processes on PostgreSQL, Apache Kafka.
 """
 
 from __future__ import annotations

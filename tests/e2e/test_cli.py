@@ -146,11 +146,11 @@ def test_a_read_model_rebuilt_from_the_beginning_equals_the_live_one_row_by_row(
     projector = spec.projector(spec.settings.model_construct(calendar_file=None) if model is Model.ANALYTICS
                                else None)
     try:
-        rebuilt, report = asyncio.run(replay.rebuild(live, projector, list(ServiceName), cluster.bootstrap_servers,
+        rebuilt, report = asyncio.run(replay.rebuild(live, projector, list(ServiceName), cluster.bus,
                                                      spec.name))
         assert report.events > 0 and not report.gaps
         settled = asyncio.run(replay.catch_up(rebuilt, live, projector, list(ServiceName),
-                                              cluster.bootstrap_servers, spec.name, report))
+                                              cluster.bus, spec.name, report))
         assert rebuilt.positions() == live.positions() and settled
         compared = 0
         for table in live.schema.tables:

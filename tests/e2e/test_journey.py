@@ -1,4 +1,4 @@
-"""End to end: tansu and the five services as separate OS processes, each on its own PostgreSQL database."""
+"""End to end: Apache Kafka and the five services as separate OS processes, each on its own PostgreSQL database."""
 
 from __future__ import annotations
 

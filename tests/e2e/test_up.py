@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.common.devbroker import port_in_use
+from services.common.kafkaserver import port_in_use
 
 pytestmark = pytest.mark.e2e
 PORTS = [9092, 8001, 8002, 8003, 8004, 8005, 8006, 8007, 8008]

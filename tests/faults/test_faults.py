@@ -24,12 +24,13 @@ import pytest
 
 from contracts.envelope import STAGE_SERVICES, ServiceName
 from services.common.cluster import SERVICES, LocalCluster
-from services.common.devbroker import DevBroker
+from services.common.provision import provision_local
 from services.common.republish import service_application
 from services.common.settings import ServiceSettings
 from services.demo import samples
 from services.demo.journey import dispatch_on_site, upload_photo
 from tests.support import postgres
+from tests.support.kafka import start_kafka
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.faults
@@ -73,9 +74,8 @@ class Faults:
         base, _, name = urls[BILLING].rpartition("/")
         urls[BILLING] = f"{base.rsplit('@', 1)[0]}@127.0.0.1:{self.proxy.port}/{name}"
         self.urls = urls
-        self.broker = DevBroker(log_path=workdir / "tansu.log").start()
-        self.cluster = LocalCluster(workdir, urls, bootstrap_servers=self.broker.bootstrap_servers,
-                                    log_level="WARNING")
+        self.broker = start_kafka(workdir / "kafka")
+        self.cluster = LocalCluster(workdir, urls, kafka=self.broker, log_level="WARNING")
         self.cluster.start()
         self.clerk = self.cluster.auth(**samples.CLERK)
         self.manager = self.cluster.auth(**samples.MANAGER)
@@ -282,8 +282,10 @@ def test_broker_restarted_empty_while_billing_lags(faults: Faults) -> None:
         deadline = time.monotonic() + 120
         while not new <= faults.stored(QUALITY, "DeterminationRecorded") and time.monotonic() < deadline:
             time.sleep(0.5)
-        faults.broker.stop()
+        for node in faults.broker.nodes:
+            node.wipe()
         faults.broker.start()  # the same port, nothing in it
+        provision_local(faults.broker.bus)
         back = time.monotonic()
         faults.cluster.start_service(BILLING)
         faults.wait_complete()

@@ -1,5 +1,5 @@
 """Schemathesis fuzzes the console's own OpenAPI against the console and the whole system as OS
-processes (the embedded default: SQLite, tansu), once for this module.
+processes (the embedded default: SQLite, a Kafka node), once for this module.
 
 The console's pages are HTML; its OpenAPI says which statuses each page answers and which forms it
 takes. Every operation is called signed in (the HQ clerk's session cookie and CSRF header; sign-out

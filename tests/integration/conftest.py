@@ -1,10 +1,10 @@
-"""Integration fixtures: a broker of its own per test, real PostgreSQL stores, services in-process."""
+"""Integration fixtures: topics of its own per test on the session's Kafka, real PostgreSQL stores, services
+in-process."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -12,17 +12,18 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from contracts.envelope import ServiceName
 from contracts.registration import RegisterComplaint
-from services.common.devbroker import DevBroker
+from services.common.kafkaserver import KafkaCluster
 from services.common.settings import ServiceSettings
 from services.demo import samples
+from tests.support.kafka import fresh_topics
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[DevBroker]:  # overrides the session broker: topics of its own
-    with DevBroker(log_path=tmp_path / "tansu.log") as dev_broker:
-        yield dev_broker
+def broker(kafka: KafkaCluster) -> KafkaCluster:  # overrides the session's: topics and groups of its own
+    fresh_topics(kafka)
+    return kafka
 
 
 def register_commands(n: int, branches: tuple[str, ...] = ("SH01", "BJ02", "GZ03")) -> list[RegisterComplaint]:
@@ -103,10 +104,8 @@ def pg_settings(new_database: Callable[[], str], settings_for: Callable[..., Ser
 
 
 @pytest.fixture
-async def producer(broker: DevBroker) -> AsyncIterator[Any]:
-    from services.common.broker import ensure_topics, new_producer
-    await ensure_topics(broker.bootstrap_servers)
-    p = new_producer(broker.bootstrap_servers)
+async def producer(broker: KafkaCluster) -> AsyncIterator[Any]:
+    p = broker.bus.producer()
     await p.start()
     yield p
     await p.stop()

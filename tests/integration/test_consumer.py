@@ -1,4 +1,4 @@
-"""The tracking consumer against tansu and PostgreSQL: exactly one set of events, whatever happens."""
+"""The tracking consumer against Apache Kafka and PostgreSQL: exactly one set of events, whatever happens."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from contracts.envelope import ServiceName
 from contracts.registry import serialize_event
 from contracts.topics import dead_letter_topic, events_topic
+from services.common.bus import Bus
 from services.common.cluster import LocalCluster
 from services.common.outbox import KafkaSink, OutboxRelay
 from services.common.republish import rewind
@@ -30,7 +31,7 @@ async def publish_complaints(settings, producer, n: int) -> IntakeApplication:
     app = IntakeApplication(env=store_env(settings))
     for command in register_commands(n):
         app.register_complaint(command)
-    relay = OutboxRelay(app, KafkaSink(producer, producer.client._bootstrap_servers, INTAKE_TOPIC))
+    relay = OutboxRelay(app, KafkaSink(Bus(producer.client._bootstrap_servers), INTAKE_TOPIC, producer=producer))
     while await relay.publish_once():
         pass
     return app
@@ -74,7 +75,7 @@ async def test_redelivered_and_republished_messages_change_nothing(pg_settings, 
     await publish_complaints(intake_settings, producer, 20)
     rewind(intake_settings, from_position=1)  # the whole log goes out a second time
     intake = IntakeApplication(env=store_env(intake_settings))
-    relay = OutboxRelay(intake, KafkaSink(producer, producer.client._bootstrap_servers, INTAKE_TOPIC))
+    relay = OutboxRelay(intake, KafkaSink(Bus(producer.client._bootstrap_servers), INTAKE_TOPIC, producer=producer))
     while await relay.publish_once():
         pass
 
@@ -180,7 +181,7 @@ async def test_poison_messages_go_to_the_dead_letter_topic_and_consumption_goes_
     await runtime.start()
     try:
         await eventually(lambda: exactly_one_set(routing_events(settings), 2), what="both good messages routed")
-        dead = await read_topic(broker.bootstrap_servers, dead_letter_topic(INTAKE_TOPIC), expected=4)
+        dead = await read_topic(broker.bootstrap_servers, dead_letter_topic("routing"), expected=4)
     finally:
         await runtime.stop()
     assert {r.complaint_id for r in results} == {first.complaint_id, second.complaint_id}

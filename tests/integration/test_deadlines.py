@@ -1,4 +1,4 @@
-"""Durable deadline timers against tansu and PostgreSQL: a deadline set before a restart fires
+"""Durable deadline timers against Apache Kafka and PostgreSQL: a deadline set before a restart fires
 after it exactly once, two routing instances fire it once, and the escalation is published."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 
 from contracts.envelope import ServiceName, utc_now
 from contracts.topics import events_topic
+from services.common.bus import Bus
 from services.common.outbox import KafkaSink, OutboxRelay
 from services.common.runtime import ServiceRuntime
 from services.common.store import store_env
@@ -51,7 +52,7 @@ async def publish_registrations(pg_settings, producer, n: int) -> None:
     intake = IntakeApplication(env=store_env(pg_settings(ServiceName.INTAKE)))
     for command in register_commands(n):
         intake.register_complaint(command.model_copy(update={"received_at": T0}))
-    relay = OutboxRelay(intake, KafkaSink(producer, producer.client._bootstrap_servers, events_topic(ServiceName.INTAKE)))
+    relay = OutboxRelay(intake, KafkaSink(Bus(producer.client._bootstrap_servers), events_topic(ServiceName.INTAKE), producer=producer))
     while await relay.publish_once():
         pass
 

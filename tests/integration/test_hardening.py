@@ -1,4 +1,4 @@
-"""Reproductions of the backbone's stall and loss defects, against tansu and PostgreSQL.
+"""Reproductions of the backbone's stall and loss defects, against Apache Kafka and PostgreSQL.
 
 Each test failed on the backbone as it was before the hardening: a poison message that
 stalled its partition, republishing after broker data loss that skipped what a lagging
@@ -9,6 +9,7 @@ events never processed, a newer schema version dead-lettered and lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections import Counter
@@ -20,7 +21,8 @@ from contracts.envelope import ServiceName
 from contracts.registry import serialize_event
 from contracts.topics import dead_letter_topic, events_topic
 from services.common.consumer import UnitOfWork
-from services.common.devbroker import DevBroker
+from services.common.provision import provision_local
+from services.common.kafkaserver import free_port
 from services.common.publishing import integration_events
 from services.common.runtime import ServiceParts, ServiceRuntime
 from services.common.store import store_env
@@ -30,6 +32,7 @@ from services.routing.domain.case import ComplaintCase
 from services.routing.policies import routing_policy
 from tests.integration.conftest import eventually, read_topic, register_commands
 from tests.integration.conftest import send_chain as conftest_send_chain
+from tests.support.kafka import kafka, start_kafka
 
 pytestmark = pytest.mark.integration
 INTAKE_TOPIC = events_topic(ServiceName.INTAKE)
@@ -115,7 +118,7 @@ async def test_poison_messages_go_aside_and_the_partition_flows_on(pg_settings, 
         await eventually(lambda: set(routed_complaints(settings)) == {str(events[0].complaint_id),
                                                                      str(events[5].complaint_id)},
                          timeout=20, what="the good messages on both sides of the poison routed")
-        dead = await read_topic(broker.bootstrap_servers, dead_letter_topic(INTAKE_TOPIC), expected=4)
+        dead = await read_topic(broker.bootstrap_servers, dead_letter_topic("routing"), expected=4)
     finally:
         await runtime.stop()
     reasons = [dict(r.headers)["error"].decode() for r in dead]
@@ -180,7 +183,7 @@ async def test_a_newer_schema_version_stops_its_partition_and_is_never_skipped(p
     finally:
         await runtime.stop()
     assert routed_complaints(settings) == Counter(), "nothing behind the newer message was processed out of order"
-    dead = await read_topic(broker.bootstrap_servers, dead_letter_topic(INTAKE_TOPIC), expected=0, timeout=1)
+    dead = await read_topic(broker.bootstrap_servers, dead_letter_topic("routing"), expected=0, timeout=1)
     assert dead == [], "the newer message was not dead-lettered"
     # The committed offset stays at the newer message, so an upgraded consumer reads it again.
     consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap_servers, group_id="complaints-routing",
@@ -194,8 +197,10 @@ async def test_a_newer_schema_version_stops_its_partition_and_is_never_skipped(p
 
 async def test_broker_restarted_empty_with_a_lagging_consumer_loses_nothing(pg_settings, tmp_path, settings_for):
     """200 complaints in flight, routing stopped while the broker loses everything: all complete."""
-    with DevBroker(log_path=tmp_path / "tansu.log") as first:
-        port = first.port
+    cluster = start_kafka(tmp_path / "kafka")
+    with contextlib.ExitStack() as stack:
+        stack.callback(cluster.stop)
+        first = cluster
         intake_settings = pg_settings(ServiceName.INTAKE, kafka_bootstrap_servers=first.bootstrap_servers,
                                       loss_check_seconds=1.0)
         routing_settings = pg_settings(ServiceName.ROUTING, kafka_bootstrap_servers=first.bootstrap_servers)
@@ -213,8 +218,14 @@ async def test_broker_restarted_empty_with_a_lagging_consumer_loses_nothing(pg_s
             await intake.execute(intake.app.register_complaint, command)
         await eventually(lambda: intake.relays[0].stats.position >= intake.app.recorder.max_notification_id(),
                          timeout=20, what="intake's relay to publish everything to the first broker")
-    # The broker is gone and comes back empty on the same port.
-    with DevBroker(port=port, log_path=tmp_path / "tansu-2.log"):
+        # The broker loses everything it stored and comes back empty on the same port; provisioning (the
+        # topic operator's job) makes the topics again, and intake's relay must notice and republish.
+        def lose_everything() -> None:
+            for node in cluster.nodes:
+                node.wipe()
+            cluster.start()
+            provision_local(cluster.bus)
+        await asyncio.to_thread(lose_everything)  # the services run on meanwhile
         back = asyncio.get_running_loop().time()
         for command in commands[150:]:
             await intake.execute(intake.app.register_complaint, command)
@@ -280,7 +291,6 @@ def test_a_command_whose_event_would_exceed_the_message_limit_is_refused_and_sto
 
 
 async def test_without_a_broker_the_service_starts_says_why_and_catches_up_when_it_comes(pg_settings, tmp_path):
-    from services.common.devbroker import free_port
     port = free_port()
     settings = pg_settings(ServiceName.INTAKE, kafka_bootstrap_servers=f"127.0.0.1:{port}")
     intake = intake_runtime(settings)
@@ -290,7 +300,7 @@ async def test_without_a_broker_the_service_starts_says_why_and_catches_up_when_
         ok, report = await intake.health()
         assert not ok and report["broker"] == "down"
         assert any("broker unreachable" in c and "make broker" in c for c in report["causes"]), report["causes"]
-        with DevBroker(port=port, log_path=tmp_path / "tansu.log") as broker:
+        with kafka(tmp_path / "kafka", port=port) as broker:
             published = await read_topic(broker.bootstrap_servers, INTAKE_TOPIC, expected=1, timeout=30)
             assert len(published) == 1
 
@@ -308,7 +318,7 @@ async def test_without_a_broker_the_service_starts_says_why_and_catches_up_when_
 
 
 async def test_health_turns_503_when_a_relay_makes_no_progress_while_work_waits(pg_settings, tmp_path):
-    with DevBroker(log_path=tmp_path / "tansu.log") as broker:
+    with kafka(tmp_path / "kafka") as broker:
         settings = pg_settings(ServiceName.INTAKE, kafka_bootstrap_servers=broker.bootstrap_servers,
                                stall_seconds=1.0)
         intake = intake_runtime(settings)
@@ -384,7 +394,7 @@ async def test_dead_letters_are_redriven_once_after_the_cause_is_fixed(pg_settin
         await runtime.stop()
     assert set(routed_complaints(settings)) == {str(events[1].complaint_id)}
 
-    dead = await read_dead_letters(broker.bootstrap_servers, ServiceName.ROUTING)
+    dead = await read_dead_letters(broker.bus, ServiceName.ROUTING)
     assert len(dead) == 2
     app = RoutingApplication(env=store_env(settings))
     try:

@@ -1,5 +1,5 @@
 """Registrations straight onto Kafka: intake consumes `complaints.intake.commands` and answers each
-command on `complaints.intake.command-results`, against tansu and PostgreSQL."""
+command on `complaints.intake.command-results`, against Apache Kafka and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The outbox relay against tansu and PostgreSQL: order, crash recovery, gaps, republish, one leader."""
+"""The outbox relay against Apache Kafka and PostgreSQL: order, crash recovery, gaps, republish, one leader."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from contracts.envelope import ServiceName
 from contracts.topics import events_topic
+from services.common.bus import Bus
 from services.common.outbox import KafkaSink, OutboxRelay
 from services.common.republish import rewind
 from services.common.store import store_env
@@ -46,7 +47,7 @@ def ids_by_partition(records) -> dict[int, list[int]]:
 
 async def test_publishes_in_order_per_partition_and_records_position(pg_settings, producer, broker):
     app = intake_with_complaints(pg_settings(ServiceName.INTAKE), 30)
-    relay = OutboxRelay(app, KafkaSink(producer, producer.client._bootstrap_servers, TOPIC), batch_size=7)
+    relay = OutboxRelay(app, KafkaSink(Bus(producer.client._bootstrap_servers), TOPIC, producer=producer), batch_size=7)
     await drain(relay)
 
     records = await read_topic(broker.bootstrap_servers, TOPIC, expected=30)
@@ -66,7 +67,7 @@ async def test_publishes_in_order_per_partition_and_records_position(pg_settings
 async def test_crash_between_publish_and_recording_republishes_the_batch(pg_settings, producer, broker):
     settings = pg_settings(ServiceName.INTAKE)
     app = intake_with_complaints(settings, 10)
-    crashing = OutboxRelay(app, KafkaSink(producer, producer.client._bootstrap_servers, TOPIC), batch_size=8)
+    crashing = OutboxRelay(app, KafkaSink(Bus(producer.client._bootstrap_servers), TOPIC, producer=producer), batch_size=8)
 
     def crash(*_args):
         raise RuntimeError("process killed before recording the position")
@@ -75,7 +76,7 @@ async def test_crash_between_publish_and_recording_republishes_the_batch(pg_sett
         await crashing.publish_once()
     assert crashing.positions.get(TOPIC) == 0
 
-    restarted = OutboxRelay(IntakeApplication(env=store_env(settings)), KafkaSink(producer, producer.client._bootstrap_servers, TOPIC), batch_size=8)
+    restarted = OutboxRelay(IntakeApplication(env=store_env(settings)), KafkaSink(Bus(producer.client._bootstrap_servers), TOPIC, producer=producer), batch_size=8)
     await drain(restarted)
 
     first_batch = [i for i in registered_ids(app) if i <= 8]
@@ -93,7 +94,7 @@ async def test_crash_between_publish_and_recording_republishes_the_batch(pg_sett
 
 async def test_broker_failure_mid_batch_keeps_position_and_retries(pg_settings, producer, broker):
     app = intake_with_complaints(pg_settings(ServiceName.INTAKE), 6)
-    real_sink = KafkaSink(producer, broker.bootstrap_servers, TOPIC)
+    real_sink = KafkaSink(broker.bus, TOPIC, producer=producer)
     calls = {"n": 0}
 
     class FlakySink(KafkaSink):
@@ -104,7 +105,7 @@ async def test_broker_failure_mid_batch_keeps_position_and_retries(pg_settings, 
                 raise ConnectionError("broker went away after two messages")
             return await super().send(batch, state)
 
-    relay = OutboxRelay(app, FlakySink(producer, broker.bootstrap_servers, TOPIC), batch_size=100)
+    relay = OutboxRelay(app, FlakySink(broker.bus, TOPIC, producer=producer), batch_size=100)
     with pytest.raises(ConnectionError):
         await relay.publish_once()
     assert relay.positions.get(TOPIC) == 0
@@ -134,7 +135,7 @@ async def test_relay_does_not_wait_on_a_gap_in_notification_ids(pg_settings, pro
     all_ids = [n.id for n in app.recorder.select_notifications(1, 1000)]
     assert all_ids[-1] - all_ids[0] + 1 > len(all_ids), f"expected a gap in {all_ids}"
 
-    relay = OutboxRelay(app, KafkaSink(producer, producer.client._bootstrap_servers, TOPIC), batch_size=2)
+    relay = OutboxRelay(app, KafkaSink(Bus(producer.client._bootstrap_servers), TOPIC, producer=producer), batch_size=2)
     await asyncio.wait_for(drain(relay), timeout=20)
     assert relay.positions.get(TOPIC) == app.recorder.max_notification_id()
     records = await read_topic(broker.bootstrap_servers, TOPIC, expected=6)
@@ -144,7 +145,7 @@ async def test_relay_does_not_wait_on_a_gap_in_notification_ids(pg_settings, pro
 async def test_operator_republishes_from_a_position(pg_settings, producer, broker):
     settings = pg_settings(ServiceName.INTAKE)
     app = intake_with_complaints(settings, 5)
-    relay = OutboxRelay(app, KafkaSink(producer, producer.client._bootstrap_servers, TOPIC))
+    relay = OutboxRelay(app, KafkaSink(Bus(producer.client._bootstrap_servers), TOPIC, producer=producer))
     await drain(relay)
     ids = registered_ids(app)
 
@@ -161,8 +162,8 @@ async def test_operator_republishes_from_a_position(pg_settings, producer, broke
 
 async def test_only_one_relay_per_service_publishes(pg_settings, producer):
     settings = pg_settings(ServiceName.INTAKE)
-    first = OutboxRelay(IntakeApplication(env=store_env(settings)), KafkaSink(producer, producer.client._bootstrap_servers, TOPIC))
-    second = OutboxRelay(IntakeApplication(env=store_env(settings)), KafkaSink(producer, producer.client._bootstrap_servers, TOPIC))
+    first = OutboxRelay(IntakeApplication(env=store_env(settings)), KafkaSink(Bus(producer.client._bootstrap_servers), TOPIC, producer=producer))
+    second = OutboxRelay(IntakeApplication(env=store_env(settings)), KafkaSink(Bus(producer.client._bootstrap_servers), TOPIC, producer=producer))
     tasks = [asyncio.create_task(first.run()), asyncio.create_task(second.run())]
     try:
         await asyncio.sleep(1.5)

@@ -59,7 +59,7 @@ async def test_a_v1_event_on_the_topic_is_projected_as_the_current_v2_after_the_
         seen.append(event)
         project_hq(event, rows)
 
-    report = await project(store, watching, [ServiceName.INTAKE, ServiceName.ROUTING], broker.bootstrap_servers, "hq")
+    report = await project(store, watching, [ServiceName.INTAKE, ServiceName.ROUTING], broker.bus, "hq")
     assert report.processed == 2 and not report.gaps
     [upcast] = [e for e in seen if e.event_type == "ComplaintClosed"]
     assert type(upcast) is ComplaintClosedV2 and upcast.closed_by == "clerk-li"

@@ -1,4 +1,4 @@
-"""The quality chain end to end over separate processes (tansu and the five services on PostgreSQL): a
+"""The quality chain end to end over separate processes (Apache Kafka and the five services on PostgreSQL): a
 complaint the manager could not determine on site goes through the defective-product form, the return
 and the quality department's adjudication (misuse, the salesperson negligent), and the approved decision
 reaches routing for the reply, the remedy for the closure; billing and notify hear of it."""

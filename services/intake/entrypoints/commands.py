@@ -39,7 +39,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from eventsourcing.persistence import IntegrityError
 from pydantic import ValidationError
 
@@ -47,9 +47,9 @@ from contracts.envelope import Actor, Envelope
 from contracts.registration import (
     CommandOutcome, ComplaintRegistered, IntakeState, RegisterComplaint, RegistrationCommandResult,
 )
-from contracts.topics import INTAKE_COMMAND_RESULTS_TOPIC, INTAKE_COMMANDS_TOPIC
+from contracts.topics import INTAKE_COMMAND_RESULTS_TOPIC, INTAKE_COMMANDS_GROUP, INTAKE_COMMANDS_TOPIC
 from services.common.access import Forbidden, known_branch, rules
-from services.common.broker import new_producer
+from services.common.bus import Bus, close_producer
 from services.common.domain import DomainError, InvalidCommand
 from services.intake.domain.registration import complaint_id_for
 
@@ -57,7 +57,6 @@ log = logging.getLogger(__name__)
 
 REGISTER = "complaint.register"
 BACKDATE = "complaint.register.backdate"
-GROUP_ID = "complaints-intake-commands"
 
 
 def admit_registration(branch: str, authorize_branch: Callable[[str], None]) -> None:
@@ -104,15 +103,15 @@ def _uuid(value: Any) -> UUID | None:
 class ResultsPublisher:
     """One producer for the results topic, started on first use."""
 
-    def __init__(self, bootstrap_servers: str):
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, bus: Bus):
+        self.bus = bus
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
     async def producer(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
-                producer = new_producer(self.bootstrap_servers)
+                producer = self.bus.producer()
                 await producer.start()
                 self._producer = producer
             return self._producer
@@ -126,7 +125,7 @@ class ResultsPublisher:
 
     async def close(self) -> None:
         if self._producer is not None:
-            await self._producer.stop()
+            await close_producer(self._producer)
             self._producer = None
 
 
@@ -153,10 +152,10 @@ def results_sink(publisher: ResultsPublisher) -> Callable[[list[Envelope]], Awai
 class CommandConsumer:
     """Consumes `complaints.intake.commands`; `run` is a supervised background task."""
 
-    def __init__(self, app: Any, bootstrap_servers: str, publisher: ResultsPublisher, *,
-                 group_id: str = GROUP_ID, max_records: int = 100):
+    def __init__(self, app: Any, bus: Bus, publisher: ResultsPublisher, *,
+                 group_id: str = INTAKE_COMMANDS_GROUP, max_records: int = 100):
         self.app = app
-        self.bootstrap_servers = bootstrap_servers
+        self.bus = bus
         self.publisher = publisher
         self.group_id = group_id
         self.max_records = max_records
@@ -166,11 +165,11 @@ class CommandConsumer:
                                       "last_error": None, "last_progress_at": None}
 
     async def run(self) -> None:
-        consumer = AIOKafkaConsumer(INTAKE_COMMANDS_TOPIC, bootstrap_servers=self.bootstrap_servers,
-                                    group_id=self.group_id, client_id=f"{self.group_id}-consumer",
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
-        await consumer.start()
-        try:
+        consumer = self.bus.consumer(INTAKE_COMMANDS_TOPIC, group_id=self.group_id,
+                                     client_id=f"{self.group_id}-consumer", enable_auto_commit=False,
+                                     auto_offset_reset="earliest")
+        try:  # stopped even when cancelled while starting: a consumer left running stays in the group
+            await consumer.start()
             while True:
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
                 for tp, records in batch.items():
