@@ -61,6 +61,8 @@ except ImportError:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 8
+#: Claims (unreadable messages) the chain walks through per partition, waiting for a readable one to follow.
+MAX_TENTATIVE = 1000
 
 #: Failures that may pass if the same work is tried again later.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -210,6 +212,15 @@ class Plan:
     processed: int = 0
     duplicates: int = 0
     dead: list[Rejected] = field(default_factory=list)
+    #: Where the chain walk stands: the position, or further along claims not yet verified.
+    cursor: int = 0
+    #: The ids walked through tentatively (unreadable bodies, or bodies naming another id), in order, and
+    #: their messages: dead-lettered, counted as seen only once a readable message follows them.
+    hops: list[int] = field(default_factory=list)
+    claims: list[Rejected] = field(default_factory=list)
+    #: Claims shown to be a fork (a readable message followed the verified position instead): ids no
+    #: relay published, a forgery or a second writer; reported in health (rule 9).
+    unverified: list[Rejected] = field(default_factory=list)
     gap: str | None = None
     stop_at: tuple[int, str] | None = None  # (offset, why) of a message this code cannot read yet
 
@@ -226,6 +237,7 @@ class PartitionState:
     gap_since: float | None = None
     rescanned: bool = False
     stopped: str | None = None
+    unverified: str | None = None  # the last message that claimed an id no relay published
 
 
 @dataclass
@@ -233,6 +245,7 @@ class ConsumerStats:
     processed: int = 0
     skipped_duplicates: int = 0
     dead_lettered: int = 0
+    unverified: int = 0
     gaps: int = 0
     batches: int = 0
     retries: int = 0
@@ -282,6 +295,11 @@ class ChainConsumer:
         self.partitions: dict[TopicPartition, PartitionState] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._backoff = 0.5
+        #: (topic, partition, offset) of what this process dead-lettered lately, oldest first.
+        self._dead_lettered: dict[tuple[str, int, int], None] = {}
+        #: Per tracking name, claims the chain walked through that no readable message has followed yet:
+        #: (the position they follow, the cursor, their ids), so the next batch can verify them.
+        self._tentative: dict[str, tuple[int, int, list[int], list[Rejected]]] = {}
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -332,6 +350,11 @@ class ChainConsumer:
         self.stats.last_progress_at = time.time()
         if plan.new_position > plan.position:
             state.gap, state.gap_since, state.rescanned = None, None, False
+        if plan.unverified:
+            last = plan.unverified[-1]
+            state.unverified = (f"{len(plan.unverified)} message(s) at offset {last.record.offset} claimed notification "
+                                f"ids no relay published ({last.reason[:200]}); dead-lettered, not counted as seen")
+            log.error("%s[%d]: %s", tp.topic, tp.partition, state.unverified)
         if plan.stop_at is not None:
             offset, reason = plan.stop_at
             consumer.seek(tp, offset)
@@ -370,12 +393,11 @@ class ChainConsumer:
         inbound = [Inbound.read(r) for r in records]
         producer = _producer_of(topic)
         name = tracking_name(producer or "unknown", partition)
-        dead_lettered: set[int] = set()
         for attempt in range(MAX_CONFLICT_RETRIES):
             plan = await asyncio.to_thread(self._plan, topic, name, inbound)
-            # Dead-letter before saving: a crash in between repeats the dead letter, never loses it.
-            await self._dead_letter([r for r in plan.dead if r.record.offset not in dead_lettered])
-            dead_lettered.update(r.record.offset for r in plan.dead)
+            # Dead-letter before saving: a crash in between repeats the dead letter, never loses it. A message
+            # read again (a retry, a redelivery, a rescan) is not dead-lettered twice by this process.
+            await self._dead_letter([r for r in plan.dead if _where(r.record) not in self._dead_lettered])
             if plan.new_position == plan.position:
                 self._count(plan, name)
                 return plan
@@ -393,22 +415,41 @@ class ChainConsumer:
         raise OperationalError(f"could not save {name} after {MAX_CONFLICT_RETRIES} conflicts")
 
     def _count(self, plan: Plan, name: str) -> None:
+        if len(plan.hops) > MAX_TENTATIVE:  # a flood of claims nothing follows: stop walking them
+            plan.unverified.extend(plan.claims)
+            plan.hops, plan.claims, plan.cursor = [], [], plan.new_position
+        if plan.hops:
+            self._tentative[name] = (plan.new_position, plan.cursor, list(plan.hops), list(plan.claims))
+        else:
+            self._tentative.pop(name, None)
         self.stats.processed += plan.processed
         self.stats.skipped_duplicates += plan.duplicates
         self.stats.positions[name] = plan.new_position
+        self.stats.unverified += len(plan.unverified)
 
     def _plan(self, topic: str, name: str, inbound: list[Inbound]) -> Plan:
         """Decide every message against the chain and run the policy (in a worker thread).
 
         Messages are taken in chain order, not arrival order: a pass over the batch handles
-        each message whose previous id is the position reached, and passes repeat while they
+        each message whose previous id is where the chain stands, and passes repeat while they
         make progress, so a message that arrived before its predecessor is still processed
         once the predecessor is. What is left then is a gap.
+
+        A message whose body cannot be read (or names another id than its headers) is dead-lettered,
+        but its id is only a claim: the chain walks on through it tentatively, and the position moves
+        past it only when a readable message follows it in the chain (the relay that published that
+        one published it). A readable message that follows the last verified id instead shows the
+        claims to be a fork: they are dropped, reported as unverified, and the genuine chain goes on.
         """
         position = self.target.position(name)
+        remembered = self._tentative.get(name)
         refused: dict[int, Rejected] = {}  # by offset: refused by the domain or the policy
         while True:  # start again without a refused event, so nothing half-applied stays
             plan = Plan(self.target.begin([item.record.key for item in inbound]), position, position)
+            if remembered is not None and remembered[0] == position:
+                plan.cursor, plan.hops, plan.claims = remembered[1], list(remembered[2]), list(remembered[3])
+            else:
+                plan.cursor, plan.hops = position, []
             pending: list[Inbound] = []
             for item in inbound:
                 reason = self._unchained(topic, item)
@@ -424,22 +465,26 @@ class ChainConsumer:
                 for item in pending:
                     if restart or plan.stop_at is not None:
                         break
-                    step = chain_step(plan.new_position, item.notification_id, item.previous)  # type: ignore[arg-type]
-                    if step is Step.DUPLICATE:
+                    nid, previous = item.notification_id, item.previous
+                    assert nid is not None and previous is not None
+                    if nid <= plan.new_position or nid in plan.hops:
                         plan.duplicates += 1
                         continue
-                    if step is not Step.NEXT:
+                    if previous == plan.cursor:
+                        progress = True
+                        restart = self._handle(item, plan, refused)
+                    elif previous == plan.new_position and plan.cursor > plan.new_position:
+                        progress = True
+                        restart = self._handle(item, plan, refused, fork=True)
+                    else:
                         later.append(item)
-                        continue
-                    progress = True
-                    restart = self._handle(item, plan, refused)
                 pending = later
             if restart:
                 continue
             if pending and plan.stop_at is None:
                 first = min(pending, key=lambda i: i.notification_id)  # type: ignore[arg-type, return-value]
-                step = chain_step(plan.new_position, first.notification_id, first.previous)  # type: ignore[arg-type]
-                plan.gap = (f"{step.value} on {name}: processed up to notification {plan.new_position}, "
+                step = chain_step(plan.cursor, first.notification_id, first.previous)  # type: ignore[arg-type]
+                plan.gap = (f"{step.value} on {name}: processed up to notification {plan.cursor}, "
                             f"got {first.notification_id} whose previous is {first.previous}")
             return plan
 
@@ -452,12 +497,14 @@ class ChainConsumer:
             return f"producer: {item.producer} does not publish on {topic}"
         return None
 
-    def _handle(self, item: Inbound, plan: Plan, refused: dict[int, Rejected]) -> bool:
-        """Apply the next message of the chain to the plan; True when the batch must start again."""
+    def _handle(self, item: Inbound, plan: Plan, refused: dict[int, Rejected], fork: bool = False) -> bool:
+        """Apply the next message of the chain to the plan; True when the batch must start again.
+        `fork`: it follows the last verified id while claims the chain walked through wait ahead."""
         record = item.record
+        nid: int = item.notification_id  # type: ignore[assignment]
         if record.offset in refused:
+            self._verified(plan, nid, fork)
             plan.dead.append(refused[record.offset])
-            plan.new_position = item.notification_id  # type: ignore[assignment]
             return False
         try:
             event = parse_event(record.value)
@@ -466,12 +513,14 @@ class ChainConsumer:
             if newer is not None:
                 plan.stop_at = (record.offset, newer)
                 return False
-            plan.dead.append(Rejected(record, f"unreadable: {type(e).__name__}: {_short(e)}"))
-            plan.new_position = item.notification_id  # type: ignore[assignment]
+            # A relay publishes only events that satisfy their contract (it parks the others), so nothing
+            # vouches yet for the id in these headers: a forged id a million ahead must not make every
+            # genuine message after it a "duplicate" (rule 9).
+            self._claim(plan, nid, Rejected(record, f"unreadable: {type(e).__name__}: {_short(e)}"), fork)
             return False
-        if event.notification_id != item.notification_id or event.producer.value != item.producer:
-            plan.dead.append(Rejected(record, "headers: notification_id or producer differ from the body"))
-            plan.new_position = item.notification_id  # type: ignore[assignment]
+        if event.notification_id != nid or event.producer.value != item.producer:
+            self._claim(plan, nid, Rejected(record, "headers: notification_id or producer differ from the body"),
+                        fork)
             return False
         try:
             with log_context(complaint_id=event.complaint_id, form_number=event.form_number,
@@ -485,9 +534,29 @@ class ChainConsumer:
             refused[record.offset] = Rejected(
                 record, f"refused by {self.target.name}: {type(e).__name__}: {where}{_short(e)}")
             return True
+        self._verified(plan, nid, fork)
         plan.processed += 1
-        plan.new_position = item.notification_id  # type: ignore[assignment]
         return False
+
+    @staticmethod
+    def _verified(plan: Plan, nid: int, fork: bool) -> None:
+        """A readable message moves the position: through the claims it follows, or past a fork."""
+        if fork:
+            plan.unverified.extend(plan.claims)  # they claimed to follow the position too: never published
+        plan.claims.clear()
+        plan.hops.clear()
+        plan.new_position = plan.cursor = nid
+
+    @staticmethod
+    def _claim(plan: Plan, nid: int, rejected: Rejected, fork: bool) -> None:
+        """An unreadable message: dead-lettered; its id is walked through, not yet counted as seen."""
+        plan.dead.append(rejected)
+        if fork:  # a second claimant of the verified position while the first one's chain waits
+            plan.unverified.append(rejected)
+            return
+        plan.claims.append(rejected)
+        plan.hops.append(nid)
+        plan.cursor = nid
 
     async def _dead_letter(self, rejected: list[Rejected]) -> None:
         for item in rejected:
@@ -512,6 +581,9 @@ class ChainConsumer:
                 ],
             )
             self.stats.dead_lettered += 1
+            self._dead_lettered[_where(record)] = None
+            while len(self._dead_lettered) > 10_000:
+                self._dead_lettered.pop(next(iter(self._dead_lettered)))
 
     # --- health ----------------------------------------------------------------------------------
 
@@ -546,11 +618,13 @@ class ChainConsumer:
         return {
             "group_id": self.group_id, "assigned": self.assigned_partitions(), "lag": self.lag(),
             "processed": s.processed, "skipped_duplicates": s.skipped_duplicates,
-            "dead_lettered": s.dead_lettered, "gaps_seen": s.gaps, "batches": s.batches, "retries": s.retries,
+            "dead_lettered": s.dead_lettered, "unverified": s.unverified, "gaps_seen": s.gaps, "batches": s.batches, "retries": s.retries,
             "positions": dict(s.positions), "last_error": s.last_error,
             "last_error_at": iso_time(s.last_error_at), "last_progress_at": iso_time(s.last_progress_at),
             "stopped": {f"{tp.topic}[{tp.partition}]": st.stopped for tp, st in self.partitions.items() if st.stopped},
             "gaps": {f"{tp.topic}[{tp.partition}]": st.gap for tp, st in self.partitions.items() if st.gap},
+            "unverified_claims": {f"{tp.topic}[{tp.partition}]": st.unverified for tp, st in self.partitions.items()
+                                  if st.unverified},
         }
 
 
@@ -575,6 +649,10 @@ class _Listener(ConsumerRebalanceListener):
     async def on_partitions_assigned(self, assigned: Any) -> None:
         for tp in assigned:
             self.owner.partitions[tp] = PartitionState()
+
+
+def _where(record: ConsumerRecord) -> tuple[str, int, int]:
+    return record.topic, record.partition, record.offset
 
 
 def _producer_of(topic: str) -> ServiceName | None:

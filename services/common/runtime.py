@@ -266,7 +266,11 @@ def consumer_health(consumer: ChainConsumer, name: str, stall: float, started_at
 
 
 def finish_report(report: dict[str, Any], supervisor: Supervisor, causes: list[str]) -> tuple[bool, dict[str, Any]]:
-    """Add the supervised tasks and the verdict to a health report."""
+    """Add the supervised tasks, the alerts and the verdict to a health report. Alerts are for an operator
+    to look at (a forged or forked chain on a topic); they do not make the process unready."""
+    report["alerts"] = [f"{name} on {partition}: {claim}" for name, section in report.items()
+                        if isinstance(section, dict)
+                        for partition, claim in (section.get("unverified_claims") or {}).items()]
     tasks = supervisor.report()
     report["tasks"] = tasks
     for name, task in tasks.items():

@@ -3,6 +3,7 @@ refusals that go aside, and nothing half-applied."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -204,10 +205,55 @@ async def test_a_redelivered_batch_produces_nothing_new_and_no_second_dead_lette
     await c.process(TOPIC, 0, records)
     first = len(published(app))
     assert first >= 1 and published(app)[0].event_type == "ComplaintRouted"
-    assert app.recorder.max_tracking_id(NAME) == 2
+    assert app.recorder.max_tracking_id(NAME) == 1, "the unreadable message's id is not counted as seen"
     assert [s["topic"] for s in producer.sent] == [dead_letter_topic("routing")]
 
     await c.process(TOPIC, 0, records)  # redelivered
     assert len(published(app)) == first
-    assert len(producer.sent) == 1
+    assert len(producer.sent) == 1, "a message dead-lettered once is not dead-lettered again"
     assert c.stats.processed == 1 and c.stats.skipped_duplicates == 2
+
+
+@pytest.mark.parametrize("body", [
+    b"\xff not json",
+    json.dumps({"event_type": "ComplaintRegistered", "schema_version": 3}).encode(),
+    b"forged",
+])
+def test_an_unreadable_message_never_counts_as_seen_so_the_genuine_chain_goes_on(app: RoutingApplication,
+                                                                                 body: bytes) -> None:
+    """Architecture rule 9, reproduced with forged relay headers (issue 20): unreadable bodies claiming to
+    follow the partition's last real message, with ids a million higher, were dead-lettered but moved the
+    position to the forged id, and every later genuine message counted as a duplicate."""
+    app.save_processed([], Tracking(NAME, 7))
+    forged = [record(body, i, 1_000_008 + i, 7 if i == 0 else 1_000_007 + i) for i in range(5)]
+    genuine = [dataclasses.replace(r, offset=offset) for offset, r in enumerate(chain(9, 11, 12, 15, start=7), 5)]
+    policy = Recording()
+    result = plan(consumer(app, policy), [*forged, *genuine])
+    assert policy.seen == [9, 11, 12, 15], "every genuine message after the forged ones is processed"
+    assert result.new_position == 15 and result.duplicates == 0
+    assert [r.record.offset for r in result.dead] == [0, 1, 2, 3, 4], "each forged message goes aside"
+    assert len(result.unverified) == 5, "a fork: the genuine message followed the verified position"
+
+
+def test_unreadable_messages_a_readable_one_follows_are_walked_through(app: RoutingApplication) -> None:
+    """The other side of rule 9: a relay's own message no consumer can read (its contract was broken
+    by a bug) is followed by readable messages naming it as their previous: the chain goes on through it,
+    across batches too."""
+    c = consumer(app, Recording())
+    first, second = chain(1)[0], record(b"\xff unreadable", 1, 2, 1)
+    result = plan(c, [first, second])
+    assert result.new_position == 1 and result.cursor == 2 and result.hops == [2] and not result.unverified
+    app.save_processed(list(result.uow.aggregates.values()), Tracking(NAME, result.new_position))
+    c._count(result, NAME)
+    later = [dataclasses.replace(r, offset=r.offset + 2) for r in chain(3, 4, start=2)]
+    result = plan(c, later)  # the next batch: 3 names 2 as its previous
+    assert result.new_position == 4 and result.processed == 2 and result.gap is None and not result.unverified
+
+
+def test_a_body_whose_id_differs_from_its_header_moves_nothing(app: RoutingApplication) -> None:
+    real = complaint_registered(notification_id=2)
+    lying = record(serialize_event(real), 0, 10**6, 0)  # the header claims an id the body does not
+    policy = Recording()
+    result = plan(consumer(app, policy), [lying, *chain(2, 4)[0:1]])
+    assert policy.seen == [2] and result.new_position == 2
+    assert "differ from the body" in result.dead[0].reason and len(result.unverified) == 1

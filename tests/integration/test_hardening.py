@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from contracts.envelope import ServiceName
 from contracts.registry import serialize_event
 from contracts.topics import dead_letter_topic, events_topic
-from services.common.consumer import UnitOfWork
+from services.common.consumer import UnitOfWork, tracking_name
 from services.common.provision import provision_local
 from services.common.kafkaserver import free_port
 from services.common.publishing import integration_events
@@ -30,7 +30,7 @@ from services.intake.application import IntakeApplication
 from services.routing.application import RoutingApplication
 from services.routing.domain.case import ComplaintCase
 from services.routing.policies import routing_policy
-from tests.integration.conftest import eventually, read_topic, register_commands
+from tests.integration.conftest import chain_headers, eventually, read_topic, register_commands
 from tests.integration.conftest import send_chain as conftest_send_chain
 from tests.support.kafka import kafka, start_kafka
 
@@ -156,6 +156,61 @@ async def test_a_forged_huge_notification_id_hides_nothing(pg_settings, producer
     await send_chain(producer, items)
     settings = pg_settings(ServiceName.ROUTING)
     await route_until(settings, lambda: len(routed_complaints(settings)) == 3, "all three routed")
+
+
+async def test_forged_relay_headers_on_unreadable_bodies_hide_no_later_genuine_message(pg_settings, broker):
+    """Reproduced on the code before (issue 20): five unreadable bodies sent to partition 3 of the intake
+    topic with `producer: intake` headers, whose previous id is the partition's last real id and whose own
+    ids are a million higher, were dead-lettered, but the consumer's position jumped to the forged id: 0 of
+    4 later complaints on that partition were routed, health said ok, only skipped_duplicates rose."""
+    intake_settings = pg_settings(ServiceName.INTAKE)
+    routing_settings = pg_settings(ServiceName.ROUTING)
+    intake, routing = intake_runtime(intake_settings), routing_runtime(routing_settings)
+    await intake.start()
+    await routing.start()
+    try:
+        on_3 = commands_on_partition(3, 5)
+        first = await intake.execute(intake.app.register_complaint, on_3[0])
+        await eventually(lambda: str(first.complaint_id) in routed_complaints(routing_settings),
+                         what="the first complaint on partition 3 routed")
+        last_real = routing.consumer.stats.positions[tracking_name(ServiceName.INTAKE, 3)]
+        producer = broker.bus.producer()
+        await producer.start()
+        try:
+            for i in range(5):
+                forged_id = last_real + 1_000_000 + i
+                await producer.send_and_wait(INTAKE_TOPIC, value=b"\x00 not an event", key=b"forged", partition=3,
+                                             headers=chain_headers("ComplaintRegistered", forged_id,
+                                                                   last_real if i == 0 else forged_id - 1))
+        finally:
+            await producer.stop()
+        later = [await intake.execute(intake.app.register_complaint, c) for c in on_3[1:]]
+        await eventually(lambda: {str(r.complaint_id) for r in later} <= set(routed_complaints(routing_settings)),
+                         timeout=30, what="the 4 later genuine complaints on partition 3 routed")
+        ok, report = await routing.health()
+    finally:
+        await routing.stop()
+        await intake.stop()
+    assert set(routed_complaints(routing_settings).values()) == {1}
+    consumer = report["consumer"]
+    assert consumer["positions"][tracking_name(ServiceName.INTAKE, 3)] < 1_000_000, "no forged id counted as seen"
+    assert consumer["unverified"] >= 1
+    assert any("notification id" in alert and "no relay" in alert for alert in report["alerts"]), report["alerts"]
+    dead = await read_topic(broker.bootstrap_servers, dead_letter_topic("routing"), expected=1)
+    assert dead and all(r.partition == 3 for r in dead)
+
+
+def commands_on_partition(partition: int, n: int) -> list:
+    """n registrations whose complaints' messages go to `partition`."""
+    from contracts.topics import message_key
+    from services.common.broker import partition_for
+    from services.intake.domain.registration import complaint_id_for
+    found: list = []
+    while len(found) < n:
+        for command in register_commands(20):
+            if partition_for(message_key(complaint_id_for(command.command_id))) == partition and len(found) < n:
+                found.append(command)
+    return found
 
 
 async def test_a_newer_schema_version_stops_its_partition_and_is_never_skipped(pg_settings, producer, broker):
