@@ -148,7 +148,11 @@ class RegisterComplaint(CommandEnvelope, RegistrationForm):
 
     With `read_back_confirmed: true` the clerk read the record back and the customer confirmed it:
     the complaint is registered at once. Left out, the record is taken and waits for its read-back
-    (`POST /complaints/{id}/read-back`, or the reason it is impossible); it is not routed before."""
+    (`POST /complaints/{id}/read-back`, or the reason it is impossible); it is not routed before.
+
+    The `actor` is always the verified sender, never what a client writes: over HTTP the bearer
+    token's; on the commands topic the token in the message's `authorization` header (`Bearer <JWT>`),
+    so a branch system's message may leave `actor` out (a body naming another actor is refused)."""
 
     command_id: UUID = Field(default_factory=uuid4)
     read_back_confirmed: TrueBool = Field(  # type: ignore[assignment]

@@ -39,5 +39,6 @@ def create_app(settings: ServiceSettings, clock: Callable[[], datetime] = utc_no
         closers=[publisher.close]))
     commands.saved = runtime.saved
     api = create_http_app(runtime, [router])
+    commands.verifier = api.state.token_verifier  # a command's token is verified as a request's is
     api.state.clock = clock
     return api

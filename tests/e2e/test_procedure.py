@@ -19,7 +19,7 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts.envelope import STAGE_SERVICES, ServiceName
 from contracts.topics import INTAKE_COMMAND_RESULTS_TOPIC, INTAKE_COMMANDS_TOPIC, PARTITIONS
@@ -421,20 +421,20 @@ async def results_of(bootstrap: str, command_ids: set[str], timeout: float = 30)
 
 async def test_a_registration_published_on_kafka_reaches_routing_and_a_bad_one_is_refused_naming_the_field(
         cluster: LocalCluster, client: httpx.Client) -> None:
-    actor = {"user_id": "branch-system-sh01", "role": "branch_clerk", "branch": "SH01"}
-
     def command(**change: Any) -> dict[str, Any]:
         return complaint("policy_service", "Registered by the branch system.") | {
-            "actor": actor, "command_type": "RegisterComplaint", "schema_version": 1, "issued_at": at()} | change
+            "command_type": "RegisterComplaint", "schema_version": 1, "issued_at": at()} | change
 
     bad, good = command(), command()
     del bad["customer"]
-    producer = AIOKafkaProducer(bootstrap_servers=cluster.bootstrap_servers)
+    # The branch system's identity is its signed token, in the message's authorization header.
+    signed = [("authorization", f"Bearer {cluster.token('branch-system-sh01', 'branch_clerk', 'SH01')}".encode())]
+    producer = cluster.bus.producer()
     await producer.start()
     try:  # one partition, the bad command first: the consumer goes on past it
         for body in (bad, good):
             await producer.send_and_wait(INTAKE_COMMANDS_TOPIC, json.dumps(body).encode(),
-                                         key=body["command_id"].encode(), partition=0)
+                                         key=body["command_id"].encode(), partition=0, headers=signed)
     finally:
         await producer.stop()
 

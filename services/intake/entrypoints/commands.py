@@ -6,10 +6,13 @@ partition batch at a time, committing the offsets only after every command of th
 outcome; a crash before the commit redelivers them, and the command id makes the redelivery
 harmless (the same command registers the same complaint once).
 
-Each command is checked exactly as the HTTP edge checks a registration (`admit_registration`
-below, shared with `POST /complaints`): the contract, then the actor — a branch system is trusted
-for its own branch, so the actor's role must be allowed `complaint.register` and its branch must be
-the form's — then a known branch, then the application's own checks (the received_at window, a
+Who sends a command is never read from its body (architecture rule 11): each message carries the
+branch system's signed token in its `authorization` header (`Bearer <JWT>`), verified exactly as the
+HTTP edge verifies one (the same identity provider, issuer, audience and claims). A body that names
+an `actor` other than the token's is refused. Then each command is checked exactly as the HTTP edge
+checks a registration (`admit_registration` below, shared with `POST /complaints`): the contract,
+the token's role may register for the form's branch (a branch clerk's token: its own branch only),
+a known branch, then the application's own checks (the received_at window, who may backdate, a
 command id reused for another form).
 
 Each outcome goes to `complaints.intake.command-results`, keyed by the command id, as a
@@ -23,7 +26,7 @@ Each outcome goes to `complaints.intake.command-results`, keyed by the command i
   so a command sent twice gets two identical results), and a record taken without
   `read_back_confirmed` (not published until its read-back, so the log has nothing to relay).
 - refused, directly (nothing is stored): the field at fault, the reason and the HTTP status the
-  same refusal has at the edge. A message that is not JSON, or not a command, is refused the same
+  same refusal has at the edge (`authorization` and 401 for a missing, expired or foreign token). A message that is not JSON, or not a command, is refused the same
   way when a command id can be read from it or from its key; otherwise it is logged and skipped.
   No command stops the consumer.
 """
@@ -35,7 +38,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -43,12 +46,13 @@ from aiokafka import AIOKafkaProducer
 from eventsourcing.persistence import IntegrityError
 from pydantic import ValidationError
 
-from contracts.envelope import Actor, Envelope
+from contracts.envelope import Envelope
 from contracts.registration import (
     CommandOutcome, ComplaintRegistered, IntakeState, RegisterComplaint, RegistrationCommandResult,
 )
 from contracts.topics import INTAKE_COMMAND_RESULTS_TOPIC, INTAKE_COMMANDS_GROUP, INTAKE_COMMANDS_TOPIC
-from services.common.access import Forbidden, known_branch, rules
+from services.common.access import authorize, known_branch, may
+from services.common.auth import IdentityProviderUnavailable, Principal, TokenVerifier, Unauthenticated
 from services.common.bus import Bus, close_producer
 from services.common.domain import DomainError, InvalidCommand
 from services.intake.domain.registration import complaint_id_for
@@ -57,6 +61,14 @@ log = logging.getLogger(__name__)
 
 REGISTER = "complaint.register"
 BACKDATE = "complaint.register.backdate"
+#: The Kafka message header that carries the sender's token, as over HTTP: `Bearer <JWT>`.
+AUTHORIZATION_HEADER = "authorization"
+
+
+def _unsigned(reason: str) -> Unauthenticated:
+    error = Unauthenticated(reason)
+    error.field = AUTHORIZATION_HEADER
+    return error
 
 
 def admit_registration(branch: str, authorize_branch: Callable[[str], None]) -> None:
@@ -66,23 +78,6 @@ def admit_registration(branch: str, authorize_branch: Callable[[str], None]) -> 
     authorize_branch(branch)
     if not known_branch(branch):
         raise InvalidCommand(f"branch {branch} is not a branch of the organisation", field="branch")
-
-
-def branch_system_authorizer(actor: Actor) -> Callable[[str], None]:
-    """A branch system is trusted with its own branch: the actor's role must be allowed to register,
-    and the actor's branch must be the form's."""
-    def check(branch: str) -> None:
-        if not _actor_may(actor)(REGISTER):
-            raise Forbidden(f"role {actor.role.value} may not perform {REGISTER}", field="actor.role")
-        if actor.branch != branch:
-            raise Forbidden(f"{actor.role.value} {actor.user_id} acts for branch {actor.branch}, not for "
-                            f"branch {branch}", field="branch")
-    return check
-
-
-def _actor_may(actor: Actor) -> Callable[[str], bool]:
-    role = rules().roles.get(actor.role.value)
-    return lambda action: role is not None and action in role.actions
 
 
 def result_key(command_id: UUID | None) -> bytes | None:
@@ -157,6 +152,8 @@ class CommandConsumer:
         self.app = app
         self.bus = bus
         self.publisher = publisher
+        #: Verifies the tokens of commands as the HTTP edge does (set by bootstrap: the app's verifier).
+        self.verifier: TokenVerifier | None = None
         self.group_id = group_id
         self.max_records = max_records
         #: Wakes the relays after a save (set by bootstrap to the runtime's `saved`).
@@ -174,7 +171,7 @@ class CommandConsumer:
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.max_records)
                 for tp, records in batch.items():
                     for record in records:
-                        await self.handle(record.value, record.key)
+                        await self.handle(record.value, record.key, record.headers or ())
                     await consumer.commit({tp: records[-1].offset + 1})
                     self.stats["last_progress_at"] = time.time()
         except Exception as e:
@@ -183,9 +180,10 @@ class CommandConsumer:
         finally:
             await consumer.stop()
 
-    async def handle(self, value: bytes | None, key: bytes | None = None) -> RegistrationCommandResult | None:
+    async def handle(self, value: bytes | None, key: bytes | None = None,
+                     headers: Sequence[tuple[str, bytes]] = ()) -> RegistrationCommandResult | None:
         """One command's outcome (published unless it comes from the store's relay)."""
-        result, publish = await self.outcome(value, key)
+        result, publish = await self.outcome(value, key, headers)
         if result is None:
             self.stats["skipped"] += 1
             log.warning("unreadable command without a command id skipped (key %r)", key)
@@ -196,7 +194,8 @@ class CommandConsumer:
             await self.publisher.publish([result])
         return result
 
-    async def outcome(self, value: bytes | None, key: bytes | None) -> tuple[RegistrationCommandResult | None, bool]:
+    async def outcome(self, value: bytes | None, key: bytes | None, headers: Sequence[tuple[str, bytes]] = ()
+                      ) -> tuple[RegistrationCommandResult | None, bool]:
         key_id = _uuid(key.decode(errors="replace")) if key else None
         try:
             data = json.loads(value or b"")
@@ -204,15 +203,28 @@ class CommandConsumer:
             return self._refused(key_id, None, f"not a JSON command: {e}"[:300], 422), key_id is not None
         command_id = _uuid(data.get("command_id")) if isinstance(data, dict) else None
         command_id = command_id or key_id
+        if not isinstance(data, dict):
+            return self._refused(command_id, None, "not a command: a JSON object is expected", 422), \
+                command_id is not None
         try:
-            command = RegisterComplaint.model_validate(data)
+            principal = await self._principal(headers)
+            actor = principal.actor()
+        except IdentityProviderUnavailable:
+            raise  # not the command's fault: the batch is read again once the keys can be fetched
+        except DomainError as e:
+            return self._refused(command_id, e.field, str(e)[:300], e.status), command_id is not None
+        if "actor" in data and data["actor"] != actor.model_dump(mode="json"):
+            return self._refused(command_id, "actor", "the actor is the signer of the token in the authorization "
+                                 "header; the body names another", 422), command_id is not None
+        try:
+            command = RegisterComplaint.model_validate(data | {"actor": actor.model_dump(mode="json")})
         except ValidationError as e:
             first = e.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or None
             return self._refused(command_id, field, first["msg"][:300], 422), command_id is not None
         try:
-            admit_registration(command.branch, branch_system_authorizer(command.actor))
-            registered = await self._register(command, _actor_may(command.actor)(BACKDATE))
+            admit_registration(command.branch, lambda branch: authorize(principal, REGISTER, branch))
+            registered = await self._register(command, may(principal, BACKDATE))
         except DomainError as e:
             return self._refused(command.command_id, e.field, str(e)[:300], e.status), True
         result = RegistrationCommandResult(command_id=command.command_id, outcome=CommandOutcome.REGISTERED,
@@ -223,6 +235,20 @@ class CommandConsumer:
             return result, False  # the relay over the store publishes it
         self.stats["repeated" if not registered.created else "registered"] += 1
         return result, True
+
+    async def _principal(self, headers: Sequence[tuple[str, bytes]]) -> Principal:
+        """The verified sender, from the `authorization` header (raises `Unauthenticated`, field
+        `authorization`; an identity provider that cannot be reached raises for a retry)."""
+        raw = next((v for k, v in headers if isinstance(k, str) and k.lower() == AUTHORIZATION_HEADER), None)
+        scheme, _, token = (raw or b"").decode("utf-8", "replace").partition(" ")
+        if not token or scheme.lower() != "bearer":
+            raise _unsigned("a signed token is required in the message's authorization header (Bearer <JWT>)")
+        if self.verifier is None:
+            raise _unsigned("intake cannot verify tokens yet")
+        try:
+            return await self.verifier.verify_async(token.strip())
+        except Unauthenticated as e:
+            raise _unsigned(str(e)) from None
 
     async def _register(self, command: RegisterComplaint, may_backdate: bool) -> Any:
         for attempt in range(12):
