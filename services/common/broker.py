@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
 
 from contracts.topics import PARTITIONS
-from services.common.bus import Bus, explain
+from services.common.bus import Bus, diagnose, explain
 from services.common.supervisor import describe_error
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,8 @@ class BrokerProbe:
                 status = BrokerStatus(True, [t for t in self.topics if t not in existing])
             except Exception as e:  # noqa: BLE001 - any failure to answer is "unreachable"
                 await self.close()
-                status = BrokerStatus(False, [], explain(e, self.bus) or f"{describe_error(e, 300)}: {BROKER_HINT}")
+                reason = explain(e, self.bus) or await diagnose(self.bus)
+                status = BrokerStatus(False, [], reason or f"{describe_error(e, 300)}: {BROKER_HINT}")
             self._last = (time.monotonic(), status)
             return status
 

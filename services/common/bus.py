@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -160,6 +161,24 @@ async def close_producer(producer: AIOKafkaProducer, timeout: float = 5.0) -> No
             await sender.close()
         with contextlib.suppress(Exception):
             await producer.client.close()
+
+
+async def diagnose(bus: Bus, timeout: float = 5.0) -> str | None:
+    """Why the cluster cannot be reached, when aiokafka only says "Unable to bootstrap": one connection to
+    the first bootstrap server, made the same way, shows the real cause (the credentials refused, a
+    certificate not trusted) for `explain`; None when that connection works or nothing answers."""
+    if bus.security_protocol == "PLAINTEXT":
+        return None  # nothing to refuse: it is unreachable
+    host, _, port = bus.bootstrap_servers.split(",")[0].strip().rpartition(":")
+    options = bus.options()
+    options.pop("bootstrap_servers")
+    try:
+        conn = await asyncio.wait_for(create_conn(host.strip("[]"), int(port), request_timeout_ms=int(timeout * 1000),
+                                                  **options), timeout)
+    except Exception as e:  # noqa: BLE001 - the cause is what we are after
+        return explain(e, bus)
+    conn.close()
+    return None
 
 
 def explain(error: BaseException, bus: Bus) -> str | None:

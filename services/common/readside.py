@@ -88,6 +88,7 @@ class ReadModelRuntime:
             causes.append(f"read model unreachable: {type(e).__name__}")
         broker = await self.probe.status()
         report["broker"] = "up" if broker.reachable else "down"
+        report["bus"] = self.bus.describe()
         causes.extend(broker.causes)
         report["projection"] = consumer_health(self.consumer, "projection", self.settings.stall_seconds,
                                                self._started_at, causes)

@@ -23,7 +23,7 @@ from eventsourcing.persistence import IntegrityError
 from contracts.envelope import ServiceName
 from contracts.topics import events_topic, topics_of
 from services.common.broker import BROKER_HINT, BrokerProbe, TopicsMissing, require_topics
-from services.common.bus import close_producer, explain
+from services.common.bus import close_producer, diagnose, explain
 from services.common.consumer import ChainConsumer, Policy, TrackingConsumer
 from services.common.domain import DomainError, NotFound, event_record
 from services.common.outbox import Deliver, DeliverySink, KafkaSink, OutboxRelay
@@ -68,7 +68,7 @@ async def connect_bus(bus: Bus, topics: list[str]) -> AIOKafkaProducer:
     except TopicsMissing:
         raise
     except Exception as e:
-        reason = explain(e, bus)
+        reason = explain(e, bus) or (await diagnose(bus) if isinstance(e, KafkaConnectionError) else None)
         if reason:
             raise KafkaConnectionError(reason) from e
         if isinstance(e, KafkaConnectionError):
@@ -217,6 +217,7 @@ class ServiceRuntime:
             causes.append(f"store unreachable: {type(e).__name__}")
         broker = await self.probe.status()
         report["broker"] = "up" if broker.reachable else "down"
+        report["bus"] = self.bus.describe()
         causes.extend(broker.causes)
         relays: dict[str, Any] = {}
         for relay in self.relays:
